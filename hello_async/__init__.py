@@ -1,0 +1,1 @@
+"""hello_async: the testdriven.io article "Async Views in Django", built as real software."""

@@ -1,0 +1,150 @@
+"""``hello-async``: run the project on its embedded defaults.
+
+    hello-async [serve] [--host H] [--port P] [--reload] [--workers N]
+
+``serve`` (the default command) starts a local httpbin as the upstream unless ``UPSTREAM_URL``
+is set, applies migrations to the database (SQLite by default), prints the URL of each view and
+serves ``hello_async.asgi:application`` with Uvicorn. Ctrl-C or SIGTERM stops the server (its
+lifespan drains background work first), then the local httpbin.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from types import FrameType
+
+VIEWS = [
+    ("/", "Hello, async Django!"),
+    ("/async/", "answers at once; the log counts 1..5, then <Response [200 OK]>"),
+    ("/sync/", "counts 1..5 with blocking sleeps, then answers (~5 s)"),
+    ("/sync_to_async/", "answers at once; the count runs in a worker thread"),
+    ("/smoke_some_meats/", "two gathered waits: ~2 s, not 3"),
+    ("/burn_some_meats/", "blocks the event loop for 5 s: every request waits"),
+    ("/smoke_runs/", "GET lists runs, POST smokes and records one (async ORM)"),
+    ("/admin/", "Django admin (manage.py createsuperuser first)"),
+]
+
+
+class _Stop(Exception):
+    """Raised by the SIGTERM handler once Uvicorn has shut down, to run our cleanup."""
+
+
+def _raise_stop(signum: int, frame: FrameType | None) -> None:
+    raise _Stop
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hello-async", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command")
+    serve = commands.add_parser("serve", help="serve the project with Uvicorn (the default)")
+    serve.add_argument("--host", default="127.0.0.1", help="bind address (default: %(default)s)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default: %(default)s)")
+    serve.add_argument("--reload", action="store_true", help="restart when code changes")
+    serve.add_argument(
+        "--workers", type=_positive_int, default=1, help="worker processes (default: 1)"
+    )
+    return parser
+
+
+def _positive_int(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{raw!r} must be 1 or more")
+    return value
+
+
+def main(argv: list[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if not args_list or args_list[0].startswith("-") and args_list[0] not in ("-h", "--help"):
+        args_list.insert(0, "serve")
+    args = build_parser().parse_args(args_list)
+    if args.command == "serve":
+        return serve(host=args.host, port=args.port, reload=args.reload, workers=args.workers)
+    return 2  # pragma: no cover (argparse rejects unknown commands)
+
+
+def serve(*, host: str, port: int, reload: bool, workers: int) -> int:
+    import uvicorn
+
+    from hello_async.local_upstream import LocalUpstream, LocalUpstreamError
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hello_async.settings")
+    local: LocalUpstream | None = None
+    previous_term = signal.signal(signal.SIGTERM, _raise_stop)
+    try:
+        if not os.environ.get("UPSTREAM_URL", "").strip():
+            local = LocalUpstream()
+            try:
+                # In the environment, so every worker process (and the reloader's) shares it.
+                os.environ["UPSTREAM_URL"] = local.start()
+            except LocalUpstreamError as exc:
+                print(f"hello-async: {exc}", file=sys.stderr)
+                return 1
+        error = _setup_django()
+        if error:
+            print(f"hello-async: {error}", file=sys.stderr)
+            return 2
+        _print_banner(host, port, os.environ["UPSTREAM_URL"], local is not None)
+        uvicorn.run(
+            "hello_async.asgi:application",
+            host=host,
+            port=port,
+            reload=reload,
+            workers=None if reload else workers,
+            lifespan="on",
+            timeout_graceful_shutdown=_grace_seconds(),
+        )
+        return 0
+    except (_Stop, KeyboardInterrupt):
+        return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous_term)
+        if local is not None:
+            local.stop()
+            os.environ.pop("UPSTREAM_URL", None)
+
+
+def _setup_django() -> str | None:
+    """Load settings and apply migrations; returns an error message or None."""
+    import django
+    from django.core.exceptions import ImproperlyConfigured
+    from django.core.management import call_command
+    from django.db import DatabaseError
+
+    try:
+        django.setup()
+        call_command("migrate", interactive=False, verbosity=0)
+    except ImproperlyConfigured as exc:
+        return f"configuration error: {exc}"
+    except DatabaseError as exc:
+        return f"database error while migrating: {exc}"
+    return None
+
+
+def _grace_seconds() -> int:
+    from django.conf import settings
+
+    return max(1, round(settings.HELLO_ASYNC_SHUTDOWN_GRACE))
+
+
+def _print_banner(host: str, port: int, upstream_url: str, local: bool) -> None:
+    shown_host = f"[{host}]" if ":" in host else host
+    base = f"http://{shown_host}:{port}"
+    source = "local httpbin" if local else "UPSTREAM_URL"
+    lines = [f"hello_async: serving on {base}  (upstream: {upstream_url}, {source})"]
+    lines += [f"  {base}{path:<20} {what}" for path, what in VIEWS]
+    print("\n".join(lines), flush=True)
+
+
+def entry() -> None:
+    raise SystemExit(main())
+
+
+if __name__ == "__main__":
+    entry()

@@ -1,0 +1,44 @@
+"""The project's exceptions, each carrying the HTTP status it maps to.
+
+    HelloAsyncError                     (500, never raised as such)
+    ├── BadRequest                      400  input that fails validation
+    └── UpstreamError                   502  the upstream could not give a usable answer
+        ├── UpstreamUnavailable         502  refused, reset, closed early, protocol error
+        ├── UpstreamBadStatus           502  it answered, with a 4xx or 5xx status
+        └── UpstreamTimeout             504  no whole answer within UPSTREAM_TIMEOUT
+
+``hello_async.middleware.ErrorResponseMiddleware`` is the one place that turns them into
+responses: a one-line plain-text body naming the cause, never a traceback.
+"""
+
+from __future__ import annotations
+
+
+class HelloAsyncError(Exception):
+    status_code = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class BadRequest(HelloAsyncError):
+    status_code = 400
+
+
+class UpstreamError(HelloAsyncError):
+    status_code = 502
+
+
+class UpstreamUnavailable(UpstreamError):
+    pass
+
+
+class UpstreamBadStatus(UpstreamError):
+    def __init__(self, message: str, *, upstream_status: int) -> None:
+        super().__init__(message)
+        self.upstream_status = upstream_status
+
+
+class UpstreamTimeout(UpstreamError):
+    status_code = 504

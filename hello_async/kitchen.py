@@ -1,0 +1,124 @@
+"""The article's work, as services: counting then calling the upstream, smoking and burning meats.
+
+Each function logs the lines the article prints, in the article's order, at INFO. The article's
+waits are the defaults; ``HELLO_ASYNC_TIME_SCALE`` multiplies all of them (0 removes them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from dataclasses import dataclass
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+
+from hello_async import upstream
+
+logger = logging.getLogger(__name__)
+
+TICKS = 5  # the article counts 1 to 5, one number a second
+TICK_SECONDS = 1.0
+SMOKABLES_SECONDS = 2.0
+FLAVOR_SECONDS = 1.0
+BURN_SECONDS = 5.0
+
+SMOKABLES = ["ribs", "brisket", "lemon chicken", "salmon", "bison sirloin", "sausage"]
+FLAVORS = ["Sweet Baby Ray's", "Stubb's Original", "Famous Dave's"]
+
+
+def scaled(seconds: float) -> float:
+    return seconds * float(settings.HELLO_ASYNC_TIME_SCALE)
+
+
+# --- /async/, /sync/ and /sync_to_async/ ----------------------------------------------------------
+
+
+async def ahttp_call() -> None:
+    """Count 1..5 with non-blocking sleeps, then GET the upstream and log the response."""
+    for num in range(1, TICKS + 1):
+        await asyncio.sleep(scaled(TICK_SECONDS))
+        logger.info("%d", num)
+    response = await upstream.aget("/")
+    logger.info("%r", response)
+
+
+def http_call() -> None:
+    """The same work, blocking: for sync views and for worker threads."""
+    for num in range(1, TICKS + 1):
+        time.sleep(scaled(TICK_SECONDS))
+        logger.info("%d", num)
+    response = upstream.get("/")
+    logger.info("%r", response)
+
+
+async def ahttp_call_in_thread() -> None:
+    """http_call() in a worker thread, as the article's /sync_to_async/ view does.
+
+    thread_sensitive=False: http_call touches no thread-bound state (no ORM, no transaction),
+    so it may run in a fresh thread of its own rather than queue on the request's shared sync
+    thread, where it would hold up every other thread-sensitive call for its 5 seconds.
+    """
+    await sync_to_async(http_call, thread_sensitive=False)()
+
+
+# --- /smoke_some_meats/ --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SmokeResult:
+    count: int
+    flavor: str
+
+
+async def aget_smokables() -> list[str]:
+    logger.info("Getting smokeables...")
+    await asyncio.sleep(scaled(SMOKABLES_SECONDS))
+    await upstream.aget("/")
+    logger.info("Returning smokeable")
+    return list(SMOKABLES)
+
+
+async def aget_flavor() -> str:
+    logger.info("Getting flavor...")
+    await asyncio.sleep(scaled(FLAVOR_SECONDS))
+    await upstream.aget("/")
+    logger.info("Returning flavor")
+    return random.choice(FLAVORS)
+
+
+def smoke(smokables: list[str], flavor: str) -> int:
+    """Smokes some meats and applies the flavor; returns how many were smoked."""
+    for smokable in smokables:
+        logger.info("Smoking some %s...", smokable)
+        logger.info("Applying the %s...", flavor)
+        logger.info("%s smoked.", smokable.capitalize())
+    return len(smokables)
+
+
+async def asmoke_some_meats() -> SmokeResult:
+    """Get the smokables and a flavor concurrently (about 2 s, not 3), then smoke them.
+
+    The article's ``asyncio.gather``, as a TaskGroup: when one branch fails (or the client goes
+    away) the other is cancelled instead of running on unowned, and the first error surfaces.
+    """
+    try:
+        async with asyncio.TaskGroup() as group:
+            smokables = group.create_task(aget_smokables())
+            flavor = group.create_task(aget_flavor())
+    except ExceptionGroup as failed:
+        raise failed.exceptions[0]  # noqa: B904 (keeps its own __cause__)
+    return SmokeResult(count=smoke(smokables.result(), flavor.result()), flavor=flavor.result())
+
+
+# --- /burn_some_meats/ ---------------------------------------------------------------------------
+
+
+def oversmoke() -> None:
+    """If it's not dry, it must be uncooked. Blocks its thread for 5 s: the anti-pattern."""
+    seconds = scaled(BURN_SECONDS)
+    logger.info("Burning some meats for %g s (a blocking sleep)...", seconds)
+    time.sleep(seconds)
+    logger.info("Who doesn't love burnt meats?")

@@ -1,0 +1,49 @@
+"""Startup and shutdown of a serving process (ASGI lifespan, through django-asgi-lifespan).
+
+Django's own ASGIHandler rejects the lifespan scope; ``hello_async.asgi`` uses
+django-asgi-lifespan's handler instead, which turns lifespan events into the ``asgi_startup`` and
+``asgi_shutdown`` signals received here. At startup: the serving loop is handed to the
+background-work owner and the upstream client is opened. At shutdown, in this order: pending
+background work drains (it may still need the upstream), then the clients close, then the local
+httpbin (if this process started one) stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from django.conf import settings
+from django_asgi_lifespan.signals import asgi_shutdown, asgi_startup
+
+from hello_async import background, local_upstream, upstream
+
+logger = logging.getLogger(__name__)
+
+
+async def astartup() -> None:
+    background.get_owner().start()
+    await upstream.get_upstream().astart()
+    logger.info("hello_async ready: upstream %s", upstream.get_upstream().base_url)
+
+
+async def ashutdown() -> None:
+    await background.get_owner().adrain(settings.HELLO_ASYNC_SHUTDOWN_GRACE)
+    client = upstream.get_upstream()
+    await client.aclose()
+    await asyncio.to_thread(client.close)
+    await asyncio.to_thread(local_upstream.stop_started)
+
+
+async def _on_startup(**kwargs: Any) -> None:
+    await astartup()
+
+
+async def _on_shutdown(**kwargs: Any) -> None:
+    await ashutdown()
+
+
+def connect() -> None:
+    asgi_startup.connect(_on_startup, dispatch_uid="hello_async.startup")
+    asgi_shutdown.connect(_on_shutdown, dispatch_uid="hello_async.shutdown")

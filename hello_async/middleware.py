@@ -1,0 +1,50 @@
+"""Turns the project's exceptions (hello_async.errors) into plain-text error responses."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
+
+from hello_async.errors import HelloAsyncError
+
+logger = logging.getLogger(__name__)
+
+GetResponse = Callable[[HttpRequest], HttpResponseBase | Awaitable[HttpResponseBase]]
+
+
+class ErrorResponseMiddleware:
+    """Maps HelloAsyncError to its status with a one-line body; other errors stay Django's.
+
+    Works in both sync and async mode, so it adds no thread hop to async requests. Django
+    converts a view's exception into a response before outer middleware sees it, so the mapping
+    lives in ``process_exception``, which Django calls for sync and async views alike.
+    """
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: GetResponse) -> None:
+        self.get_response = get_response
+        if iscoroutinefunction(get_response):
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase | Awaitable[HttpResponseBase]:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not isinstance(exception, HelloAsyncError):
+            return None
+        level = logging.WARNING if exception.status_code >= 500 else logging.INFO
+        logger.log(
+            level, "%s %s -> %d: %s", request.method, request.path, exception.status_code, exception
+        )
+        return error_response(exception)
+
+
+def error_response(exc: HelloAsyncError) -> HttpResponse:
+    return HttpResponse(
+        f"{exc.message}\n", status=exc.status_code, content_type="text/plain; charset=utf-8"
+    )

@@ -1,0 +1,250 @@
+"""Settings for hello_async, read from the environment (and only from there).
+
+Two modes:
+
+* **local** (the default): ``DJANGO_ALLOWED_HOSTS`` unset. The server answers on loopback names
+  only, uses an SQLite file beside the code, and keeps a random secret key in ``.secret_key``
+  (created on first use, never committed), so ``uv run hello-async`` works on a fresh clone.
+* **production**: ``DJANGO_ALLOWED_HOSTS`` set and ``DJANGO_DEBUG`` off. A real
+  ``DJANGO_SECRET_KEY`` is then required (the server refuses to start without one) and the
+  HTTPS hardening that ``manage.py check --deploy`` asks for is on.
+
+Every variable is listed in docs/settings.md; a test fails when one is missing there.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ImproperlyConfigured(f"{name}={raw!r} is not a boolean (use 1/0, true/false, on/off).")
+
+
+def env_float(name: str, default: float, *, minimum: float = 0.0) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a number.") from None
+    if not value >= minimum:  # also rejects NaN
+        raise ImproperlyConfigured(f"{name}={raw!r} must be a number >= {minimum}.")
+    return value
+
+
+def env_int(name: str, default: int, *, minimum: int = 0) -> int:
+    return int(env_float(name, default, minimum=minimum))
+
+
+def env_list(name: str) -> list[str]:
+    return [item.strip() for item in os.environ.get(name, "").split(",") if item.strip()]
+
+
+# --- Mode, secret key, hosts -------------------------------------------------------------------
+
+DEBUG = env_bool("DJANGO_DEBUG", False)
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS")
+PRODUCTION = bool(ALLOWED_HOSTS) and not DEBUG
+if not ALLOWED_HOSTS:
+    ALLOWED_HOSTS = ["localhost", "127.0.0.1", "[::1]"]
+
+_SECRET_FILE = BASE_DIR / ".secret_key"
+_WEAK_KEY_PREFIXES = ("django-insecure", "change-me", "changeme", "secret")
+
+
+def _secret_key() -> str:
+    key = os.environ.get("DJANGO_SECRET_KEY", "").strip()
+    if PRODUCTION:
+        if not key:
+            raise ImproperlyConfigured(
+                "DJANGO_SECRET_KEY is not set. In production (DJANGO_ALLOWED_HOSTS set, "
+                "DJANGO_DEBUG off) the server refuses to start without a real secret key. "
+                'Make one with: python -c "import secrets; print(secrets.token_urlsafe(50))"'
+            )
+        if len(key) < 50 or len(set(key)) < 5 or key.lower().startswith(_WEAK_KEY_PREFIXES):
+            raise ImproperlyConfigured(
+                "DJANGO_SECRET_KEY looks like a default or weak key (under 50 characters, few "
+                "distinct characters, or a placeholder). Set a random one of 50+ characters."
+            )
+        return key
+    if key:
+        return key
+    # Local mode: one random key per checkout, kept beside the code and out of git, so that
+    # sessions survive restarts and are shared by every worker process.
+    try:
+        return _SECRET_FILE.read_text().strip()
+    except FileNotFoundError:
+        new_key = secrets.token_urlsafe(50)
+        fd = os.open(_SECRET_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(new_key)
+        return new_key
+    except OSError:  # a read-only checkout: a key for this process only
+        return secrets.token_urlsafe(50)
+
+
+SECRET_KEY = _secret_key()
+
+# --- Applications -----------------------------------------------------------------------------
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "servestatic",
+    "django.contrib.staticfiles",
+    "hello_async.apps.HelloAsyncConfig",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "servestatic.middleware.ServeStaticMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "hello_async.middleware.ErrorResponseMiddleware",
+]
+
+ROOT_URLCONF = "hello_async.urls"
+ASGI_APPLICATION = "hello_async.asgi.application"
+WSGI_APPLICATION = "hello_async.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database ---------------------------------------------------------------------------------
+
+DATABASES = {
+    "default": dj_database_url.config(
+        env="DATABASE_URL",
+        default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
+        conn_max_age=0,
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # psycopg 3's pool, one per process; connections go back to it after each request.
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": env_int("DATABASE_POOL_MIN", 1, minimum=0),
+        "max_size": env_int("DATABASE_POOL_MAX", 10, minimum=1),
+        "timeout": env_float("DATABASE_POOL_TIMEOUT", 10.0),
+    }
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Wait for a writer instead of failing at once under concurrent requests.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
+    )
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# --- Static files (served under Uvicorn too) --------------------------------------------------
+# ServeStatic is WhiteNoise's fork with native ASGI support: WhiteNoise streams files through
+# sync iterators, which Django's ASGI handler warns about and runs through a thread.
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+# Serve straight from the apps' static folders when collectstatic has not run, so the admin is
+# styled on a fresh clone; after collectstatic, the collected copy is served.
+SERVESTATIC_USE_FINDERS = True
+
+# --- The article's upstream and demo timings --------------------------------------------------
+
+# Base URL of the httpbin the views call. Unset: a local httpbin is started on loopback.
+UPSTREAM_URL = os.environ.get("UPSTREAM_URL", "").strip().rstrip("/") or None
+# Total deadline of one upstream call, in seconds (connect + send + the whole body).
+UPSTREAM_TIMEOUT = env_float("UPSTREAM_TIMEOUT", 10.0, minimum=0.001)
+# Connections the async client may hold open to the upstream (per process).
+UPSTREAM_MAX_CONNECTIONS = env_int("UPSTREAM_MAX_CONNECTIONS", 1000, minimum=1)
+# Multiplies every demo wait of the article (1 s ticks, 2 s and 1 s waits, the 5 s burn).
+HELLO_ASYNC_TIME_SCALE = env_float("HELLO_ASYNC_TIME_SCALE", 1.0)
+# How long shutdown waits for background work before cancelling what is left, in seconds.
+HELLO_ASYNC_SHUTDOWN_GRACE = env_float("HELLO_ASYNC_SHUTDOWN_GRACE", 10.0)
+
+# --- Logging: the article's console lines, at INFO ---------------------------------------------
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "console": {
+            "()": "uvicorn.logging.DefaultFormatter",
+            "fmt": "%(levelprefix)s %(message)s",
+            "use_colors": None,
+        },
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "console"},
+    },
+    "loggers": {
+        "hello_async": {
+            "handlers": ["console"],
+            "level": os.environ.get("HELLO_ASYNC_LOG_LEVEL", "INFO"),
+            "propagate": False,
+        },
+        "django": {"handlers": ["console"], "level": "WARNING", "propagate": False},
+    },
+}
+
+# --- Security ---------------------------------------------------------------------------------
+
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = "same-origin"
+if PRODUCTION:
+    # TLS ends at the proxy in front of Uvicorn/Gunicorn, which sets X-Forwarded-Proto.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
+    SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 31_536_000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", True)
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")

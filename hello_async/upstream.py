@@ -1,0 +1,264 @@
+"""The one owner of HTTP calls to the upstream (httpbin, as in the article).
+
+Lifetimes
+    * **Async**: one ``httpx.AsyncClient`` per event loop that an ASGI lifespan started
+      (:meth:`Upstream.astart` / :meth:`Upstream.aclose`, wired in ``hello_async.lifespan``).
+      An ``AsyncClient`` belongs to the loop it first ran on, so a loop without a lifespan (the
+      one-off loop Django makes per request under WSGI, ``runserver`` or the sync test client)
+      gets a client for that call only, closed when the call ends: nothing outlives its loop.
+    * **Sync**: one ``httpx.Client`` for the process (thread-safe), created on first use and
+      closed at shutdown. A client per call costs an SSL context each time (~16 ms of CPU).
+
+Transport
+    The async client keeps HTTPX's API on aiohttp's connection pool (httpx-aiohttp): under
+    hundreds of concurrent calls httpcore 1.0's pool does work proportional to requests x
+    connections on every state change and collapses (docs/architecture.md has the figures).
+    The pool holds ``UPSTREAM_MAX_CONNECTIONS`` connections: size it for the concurrent calls.
+
+Deadlines
+    HTTPX timeouts apply per operation, so a server dripping a byte a second never trips them.
+    Every call therefore also runs under a total deadline, ``UPSTREAM_TIMEOUT``.
+
+Errors
+    Every failure leaves this module as an ``UpstreamError`` (hello_async.errors), raised
+    ``from`` the original exception; the middleware maps them to 502/504.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+import aiohttp
+import httpx
+from django.conf import settings
+from httpx_aiohttp import AiohttpTransport
+
+from hello_async import local_upstream
+from hello_async.errors import (
+    UpstreamBadStatus,
+    UpstreamError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+
+logger = logging.getLogger(__name__)
+
+AsyncTransportFactory = Callable[[], httpx.AsyncBaseTransport]
+
+
+class Upstream:
+    """HTTP access to the upstream, with the clients' lifetimes, deadlines and error mapping.
+
+    ``base_url``, ``timeout`` and ``max_connections`` default to the settings; the transports
+    can be replaced (unit tests pass ``httpx.MockTransport``).
+    """
+
+    def __init__(
+        self,
+        *,
+        base_url: str | None = None,
+        timeout: float | None = None,
+        max_connections: int | None = None,
+        async_transport: AsyncTransportFactory | None = None,
+        sync_transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self._base_url = base_url
+        self._timeout = timeout
+        self._max_connections = max_connections
+        self._async_transport = async_transport
+        self._sync_transport = sync_transport
+        self._clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
+        self._sync_client: httpx.Client | None = None
+        self._sync_lock = threading.Lock()
+
+    # --- configuration --------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        if self._base_url is None:
+            # Unset UPSTREAM_URL: the local httpbin, started once per process on first use.
+            return settings.UPSTREAM_URL or local_upstream.ensure_started()
+        return self._base_url
+
+    @property
+    def timeout(self) -> float:
+        return float(self._timeout if self._timeout is not None else settings.UPSTREAM_TIMEOUT)
+
+    def _httpx_timeout(self) -> httpx.Timeout:
+        total = self.timeout
+        return httpx.Timeout(total, connect=min(5.0, total))
+
+    def _new_async_client(self) -> httpx.AsyncClient:
+        limit = self._max_connections or settings.UPSTREAM_MAX_CONNECTIONS
+        limits = httpx.Limits(max_connections=limit, max_keepalive_connections=limit)
+        transport = (
+            self._async_transport()
+            if self._async_transport is not None
+            else AiohttpTransport(limits=limits, trust_env=False)
+        )
+        return httpx.AsyncClient(
+            base_url=self.base_url,
+            timeout=self._httpx_timeout(),
+            limits=limits,
+            transport=transport,
+            trust_env=False,
+        )
+
+    # --- async lifetime -------------------------------------------------------------------
+
+    async def astart(self) -> None:
+        """Open the long-lived client of the running loop (at ASGI lifespan startup)."""
+        loop = asyncio.get_running_loop()
+        if loop not in self._clients:
+            # Resolving the base URL may start the local httpbin: keep that off the loop.
+            if self._base_url is None and not settings.UPSTREAM_URL:
+                await asyncio.to_thread(local_upstream.ensure_started)
+            self._clients[loop] = self._new_async_client()
+            logger.debug("Upstream client opened for %s", self.base_url)
+
+    async def aclose(self) -> None:
+        """Close the running loop's client (at ASGI lifespan shutdown)."""
+        client = self._clients.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await client.aclose()
+
+    @asynccontextmanager
+    async def _aclient(self) -> AsyncIterator[httpx.AsyncClient]:
+        client = self._clients.get(asyncio.get_running_loop())
+        if client is not None:
+            yield client
+            return
+        # No lifespan on this loop (WSGI, runserver, Django's test client): the loop ends
+        # with the request, so the client must end with the call.
+        async with self._new_async_client() as one_off:
+            yield one_off
+
+    # --- calls ----------------------------------------------------------------------------
+
+    async def aget(self, path: str = "/") -> httpx.Response:
+        """GET ``path`` from the upstream; the response's body is read. Raises UpstreamError."""
+        try:
+            async with asyncio.timeout(self.timeout), self._aclient() as client:
+                response = await client.get(path)
+        except TimeoutError as exc:
+            raise UpstreamTimeout(
+                f"Upstream timed out: no answer from {self.base_url}{path} "
+                f"within {self.timeout:g} s"
+            ) from exc
+        except (httpx.HTTPError, aiohttp.ClientError) as exc:
+            # aiohttp errors that httpx-aiohttp does not map (a malformed answer) arrive raw.
+            raise translate(exc, url=f"{self.base_url}{path}") from exc
+        return check_status(response)
+
+    def get(self, path: str = "/") -> httpx.Response:
+        """Blocking GET of ``path`` with the process's shared sync client. Raises UpstreamError."""
+        url = f"{self.base_url}{path}"
+        deadline = time.monotonic() + self.timeout
+        try:
+            with self._client_sync().stream("GET", path) as streamed:
+                chunks = []
+                for chunk in streamed.iter_bytes():
+                    chunks.append(chunk)
+                    if time.monotonic() > deadline:
+                        raise TimeoutError
+            # The body is decoded already: describe it as such.
+            body = b"".join(chunks)
+            headers = streamed.headers.copy()
+            headers.pop("content-encoding", None)
+            headers["content-length"] = str(len(body))
+            response = httpx.Response(
+                streamed.status_code, headers=headers, content=body, request=streamed.request
+            )
+        except TimeoutError as exc:
+            raise UpstreamTimeout(
+                f"Upstream timed out: no answer from {url} within {self.timeout:g} s"
+            ) from exc
+        except httpx.HTTPError as exc:
+            raise translate(exc, url=url) from exc
+        return check_status(response)
+
+    def _client_sync(self) -> httpx.Client:
+        with self._sync_lock:
+            if self._sync_client is None:
+                self._sync_client = httpx.Client(
+                    base_url=self.base_url,
+                    timeout=self._httpx_timeout(),
+                    transport=self._sync_transport,
+                    trust_env=False,
+                )
+            return self._sync_client
+
+    def close(self) -> None:
+        """Close the shared sync client (at shutdown)."""
+        with self._sync_lock:
+            client, self._sync_client = self._sync_client, None
+        if client is not None:
+            client.close()
+
+
+def check_status(response: httpx.Response) -> httpx.Response:
+    if response.status_code >= 400:
+        raise UpstreamBadStatus(
+            f"Upstream answered {response.status_code} {response.reason_phrase} "
+            f"for {response.request.url}",
+            upstream_status=response.status_code,
+        )
+    return response
+
+
+def translate(exc: httpx.HTTPError | aiohttp.ClientError, *, url: str) -> UpstreamError:
+    """Map an HTTPX error (from either transport) to the project's upstream errors."""
+    cause: BaseException = exc.__cause__ or exc
+    # httpx-aiohttp maps every aiohttp ClientConnectionError (a reset included) to
+    # ConnectTimeout, so the original aiohttp error decides what really happened.
+    is_timeout = isinstance(cause, TimeoutError) or (
+        isinstance(exc, httpx.TimeoutException) and cause is exc
+    )
+    if is_timeout:
+        return UpstreamTimeout(f"Upstream timed out: {url} ({describe(cause)})")
+    if isinstance(exc, httpx.ConnectError) or _is_refused(cause):
+        return UpstreamUnavailable(f"Upstream refused the connection: {url} ({describe(cause)})")
+    return UpstreamUnavailable(f"Upstream connection failed: {url} ({describe(cause)})")
+
+
+def _is_refused(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ConnectionRefusedError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def describe(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+# --- the process's instance -------------------------------------------------------------------
+
+_upstream = Upstream()
+
+
+def get_upstream() -> Upstream:
+    return _upstream
+
+
+def set_upstream(upstream: Upstream) -> Upstream:
+    """Install ``upstream`` as the process's instance; returns the previous one (for tests)."""
+    global _upstream
+    previous, _upstream = _upstream, upstream
+    return previous
+
+
+async def aget(path: str = "/") -> httpx.Response:
+    return await _upstream.aget(path)
+
+
+def get(path: str = "/") -> httpx.Response:
+    return _upstream.get(path)

@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+
+import httpx
+import pytest
+import pytest_asyncio
+
+from hello_async import background, lifespan, upstream
+from hello_async.local_upstream import LocalUpstream
+
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+@dataclass
+class FakeUpstream:
+    """The upstream, stubbed at the transport: records requests, answers with ``handler``."""
+
+    requests: list[httpx.Request] = field(default_factory=list)
+    handler: Handler = lambda request: httpx.Response(200, text="<html>httpbin</html>")
+
+    def _handle(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        return self.handler(request)
+
+    def install(self, *, timeout: float = 5.0) -> upstream.Upstream:
+        return upstream.Upstream(
+            base_url="http://upstream.test",
+            timeout=timeout,
+            async_transport=lambda: httpx.MockTransport(self._handle),
+            sync_transport=httpx.MockTransport(self._handle),
+        )
+
+
+@pytest.fixture
+def fake_upstream() -> Iterator[FakeUpstream]:
+    fake = FakeUpstream()
+    previous = upstream.set_upstream(fake.install())
+    try:
+        yield fake
+    finally:
+        upstream.set_upstream(previous).close()
+
+
+@pytest.fixture
+def owner() -> Iterator[background.BackgroundWork]:
+    fresh = background.BackgroundWork()
+    previous = background.set_owner(fresh)
+    try:
+        yield fresh
+    finally:
+        fresh.drain_thread(grace=5)
+        background.set_owner(previous)
+
+
+@pytest_asyncio.fixture
+async def serving(
+    fake_upstream: FakeUpstream, owner: background.BackgroundWork
+) -> AsyncIterator[background.BackgroundWork]:
+    """The test's event loop as a serving loop: the ASGI lifespan's startup and shutdown."""
+    await lifespan.astartup()
+    try:
+        yield owner
+    finally:
+        await lifespan.ashutdown()
+
+
+@pytest.fixture
+def time_scale(settings: pytest.FixtureRequest) -> Callable[[float], None]:
+    def set_scale(scale: float) -> None:
+        settings.HELLO_ASYNC_TIME_SCALE = scale  # type: ignore[attr-defined]
+
+    return set_scale
+
+
+@pytest.fixture(scope="session")
+def httpbin_url() -> Iterator[str]:
+    """A real httpbin on loopback, as the project runs it."""
+    with LocalUpstream() as local:
+        assert local.url is not None
+        yield local.url
