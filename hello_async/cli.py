@@ -11,6 +11,7 @@ lifespan drains background work first), then the local httpbin.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import signal
 import sys
@@ -26,6 +27,12 @@ VIEWS = [
     ("/smoke_runs/", "GET lists runs, POST smokes and records one (async ORM)"),
     ("/admin/", "Django admin (manage.py createsuperuser first)"),
 ]
+
+
+# Commands with a module of their own: ``main(argv) -> int`` there gets the remaining arguments.
+COMMAND_MODULES = {
+    "bench": ("hello_async.bench.cli", "measure the article's claims side by side"),
+}
 
 
 class _Stop(Exception):
@@ -46,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--workers", type=_positive_int, default=1, help="worker processes (default: 1)"
     )
+    for name, (_, help_text) in COMMAND_MODULES.items():
+        commands.add_parser(name, help=f"{help_text} (hello-async {name} --help)", add_help=False)
     return parser
 
 
@@ -63,6 +72,10 @@ def main(argv: list[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     if not args_list or args_list[0].startswith("-") and args_list[0] not in ("-h", "--help"):
         args_list.insert(0, "serve")
+    if args_list[0] in COMMAND_MODULES:
+        module = importlib.import_module(COMMAND_MODULES[args_list[0]][0])
+        result: int = module.main(args_list[1:])
+        return result
     args = build_parser().parse_args(args_list)
     if args.command == "serve":
         return serve(host=args.host, port=args.port, reload=args.reload, workers=args.workers)

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
-from hello_async import views
+from hello_async import compare, views
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -14,4 +14,5 @@ urlpatterns = [
     path("smoke_some_meats/", views.smoke_some_meats, name="smoke_some_meats"),
     path("burn_some_meats/", views.burn_some_meats, name="burn_some_meats"),
     path("smoke_runs/", views.smoke_runs_view, name="smoke_runs"),
+    path("compare/", include(compare)),
 ]

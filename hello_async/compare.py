@@ -1,0 +1,125 @@
+"""Side-by-side endpoints for the article's claims, measured by the bench and drawn by the lab.
+
+Each pair does the same I/O two ways. ``delay_ms`` (0-5000) asks the upstream to take that
+long (``/delay/<seconds>``, which httpbin and the bench's delay server both serve); ``ms``
+(0-5000) is a local wait. Invalid parameters get a 400 naming the parameter.
+
+    /compare/sync_call/          sync view, one blocking upstream GET (shared sync client)
+    /compare/async_call/         async view, one awaited upstream GET (shared async client)
+    /compare/sequential/         async view, two upstream GETs one after the other
+    /compare/gathered/           async view, the same two GETs gathered
+    /compare/client_per_call/    the article's pattern: two gathered GETs, a new client each
+    /compare/block/              async view that blocks the loop for ``ms`` (time.sleep)
+    /compare/nonblock/           async view that waits ``ms`` without blocking (asyncio.sleep)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+from django.http import HttpRequest, HttpResponse
+from django.urls import path
+from django.views.decorators.http import require_safe
+
+from hello_async import upstream
+from hello_async.errors import BadRequest
+
+MAX_MS = 5000
+
+
+def parse_ms(request: HttpRequest, name: str) -> int:
+    raw = request.GET.get(name, "0")
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequest(f"{name} must be a whole number of milliseconds, 0 to {MAX_MS}") from None
+    if not 0 <= value <= MAX_MS:
+        raise BadRequest(f"{name} must be a whole number of milliseconds, 0 to {MAX_MS}")
+    return value
+
+
+def upstream_path(request: HttpRequest) -> str:
+    delay_ms = parse_ms(request, "delay_ms")
+    return f"/delay/{delay_ms / 1000:g}" if delay_ms else "/"
+
+
+def text(body: str) -> HttpResponse:
+    return HttpResponse(body, content_type="text/plain; charset=utf-8")
+
+
+@require_safe
+def sync_call(request: HttpRequest) -> HttpResponse:
+    response = upstream.get(upstream_path(request))
+    return text(f"sync: {response.status_code}")
+
+
+@require_safe
+async def async_call(request: HttpRequest) -> HttpResponse:
+    response = await upstream.aget(upstream_path(request))
+    return text(f"async: {response.status_code}")
+
+
+@require_safe
+async def sequential(request: HttpRequest) -> HttpResponse:
+    where = upstream_path(request)
+    first = await upstream.aget(where)
+    second = await upstream.aget(where)
+    return text(f"sequential: {first.status_code} {second.status_code}")
+
+
+@require_safe
+async def gathered(request: HttpRequest) -> HttpResponse:
+    where = upstream_path(request)
+    first, second = await asyncio.gather(upstream.aget(where), upstream.aget(where))
+    return text(f"gathered: {first.status_code} {second.status_code}")
+
+
+async def _aget_with_own_client(where: str) -> int:
+    # The article's pattern, kept for comparison only: a client (and a connection pool, and an
+    # SSL context) per call. Errors still go through the shared translation.
+    base = upstream.get_upstream()
+    try:
+        async with (
+            asyncio.timeout(base.timeout),
+            httpx.AsyncClient(base_url=base.base_url) as client,
+        ):
+            response = await client.get(where)
+    except TimeoutError as exc:
+        raise upstream.translate(httpx.TimeoutException("total deadline"), url=where) from exc
+    except httpx.HTTPError as exc:
+        raise upstream.translate(exc, url=where) from exc
+    return upstream.check_status(response).status_code
+
+
+@require_safe
+async def client_per_call(request: HttpRequest) -> HttpResponse:
+    where = upstream_path(request)
+    first, second = await asyncio.gather(_aget_with_own_client(where), _aget_with_own_client(where))
+    return text(f"client per call: {first} {second}")
+
+
+@require_safe
+async def block(request: HttpRequest) -> HttpResponse:
+    ms = parse_ms(request, "ms")
+    time.sleep(ms / 1000)  # noqa: ASYNC251 (blocks the event loop: the anti-pattern, on purpose)
+    return text(f"blocked the loop for {ms} ms")
+
+
+@require_safe
+async def nonblock(request: HttpRequest) -> HttpResponse:
+    ms = parse_ms(request, "ms")
+    await asyncio.sleep(ms / 1000)
+    return text(f"waited {ms} ms without blocking")
+
+
+urlpatterns = [
+    path("sync_call/", sync_call, name="compare-sync-call"),
+    path("async_call/", async_call, name="compare-async-call"),
+    path("sequential/", sequential, name="compare-sequential"),
+    path("gathered/", gathered, name="compare-gathered"),
+    path("client_per_call/", client_per_call, name="compare-client-per-call"),
+    path("block/", block, name="compare-block"),
+    path("nonblock/", nonblock, name="compare-nonblock"),
+]
