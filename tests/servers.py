@@ -76,8 +76,13 @@ class Process:
             return "\n".join(self.lines)
 
     def terminate(self, timeout: float = 30.0) -> int:
+        """SIGTERM, then wait for the exit (SIGKILL after ``timeout``); returns the exit status."""
         if self.popen.poll() is None:
             self.popen.send_signal(signal.SIGTERM)
+        return self.wait(timeout)
+
+    def wait(self, timeout: float = 30.0) -> int:
+        """Wait for the process to exit (SIGKILL after ``timeout``); returns the exit status."""
         try:
             return self.popen.wait(timeout=timeout)
         finally:

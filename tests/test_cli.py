@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from hello_async import cli
+from tests.servers import Process
+
+
+def test_help_lists_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["--help"])
+    assert exited.value.code == 0
+    out = capsys.readouterr().out
+    assert "serve" in out and "bench" in out
+
+
+@pytest.mark.parametrize("workers", ["0", "many"])
+def test_bad_workers_is_a_usage_error(workers: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["--workers", workers])
+    assert exited.value.code == 2
+    assert "--workers" in capsys.readouterr().err
+
+
+def serve(tmp_path: Path, **env: str) -> Process:
+    base = {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        "HELLO_ASYNC_TIME_SCALE": "0.1",
+    }
+    environment = {k: v for k, v in os.environ.items() if k != "UPSTREAM_URL"}
+    return Process(
+        [sys.executable, "-m", "hello_async.cli", "--port", "0"],
+        env={**environment, **base, **env},
+    )
+
+
+def test_serve_starts_httpbin_migrates_serves_and_drains_on_sigterm(tmp_path: Path) -> None:
+    process = serve(tmp_path)
+    try:
+        banner = process.wait_for(r"upstream: (http://\S+), local httpbin")
+        upstream_url = banner.group(1)
+        url = process.wait_for(r"Uvicorn running on (http://\S+)").group(1)
+        assert "/smoke_some_meats/" in process.output()
+        assert httpx.get(url + "/", timeout=10).text == "Hello, async Django!"
+        assert httpx.get(url + "/smoke_runs/", timeout=10).json() == {"runs": []}  # migrated
+        assert httpx.get(url + "/async/", timeout=10).status_code == 200
+    finally:
+        code = process.terminate()
+    assert code == 0
+    # The /async/ work was pending at SIGTERM: the lifespan drained it, then httpbin stopped.
+    assert "Background work drained: 1 done, 0 failed, 0 cancelled" in process.output()
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(upstream_url + "/", timeout=5)
+
+
+def test_serve_refuses_production_without_a_secret_key(tmp_path: Path) -> None:
+    process = serve(tmp_path, DJANGO_ALLOWED_HOSTS="example.com", UPSTREAM_URL="http://127.0.0.1:9")
+    assert process.wait(timeout=60) == 2
+    assert "DJANGO_SECRET_KEY is not set" in process.output()
