@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 import pytest_asyncio
+from asgiref.sync import SyncToAsync
+from django.db import connections
 
 from hello_async import background, lifespan, upstream
 from hello_async.local_upstream import LocalUpstream
@@ -31,6 +33,18 @@ class FakeUpstream:
             async_transport=lambda: httpx.MockTransport(self._handle),
             sync_transport=httpx.MockTransport(self._handle),
         )
+
+
+@pytest.fixture(autouse=True)
+def _close_async_orm_connections() -> Iterator[None]:
+    """Close what the async ORM opened in asgiref's shared sync thread during a test.
+
+    Outside a request, ``sync_to_async`` (and so ``acreate``, ``acount``...) runs in one
+    process-wide thread; its connection would outlive the test and keep PostgreSQL from dropping
+    the test database.
+    """
+    yield
+    SyncToAsync.single_thread_executor.submit(connections.close_all).result(timeout=30)
 
 
 @pytest.fixture
