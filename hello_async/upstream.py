@@ -17,7 +17,10 @@ Transport
 
 Deadlines
     HTTPX timeouts apply per operation, so a server dripping a byte a second never trips them.
-    Every call therefore also runs under a total deadline, ``UPSTREAM_TIMEOUT``.
+    Every call therefore also runs under a total deadline, ``UPSTREAM_TIMEOUT``: async calls
+    under ``asyncio.timeout``; sync calls on a network backend that gives every socket read and
+    write only the time left until the call's deadline (the headers too, which no check between
+    body chunks can bound).
 
 Errors
     Every failure leaves this module as an ``UpstreamError`` (hello_async.errors), raised
@@ -27,13 +30,16 @@ Errors
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import aiohttp
+import httpcore
 import httpx
 from django.conf import settings
 from httpx_aiohttp import AiohttpTransport
@@ -159,6 +165,7 @@ class Upstream:
         """Blocking GET of ``path`` with the process's shared sync client. Raises UpstreamError."""
         url = f"{self.base_url}{path}"
         deadline = time.monotonic() + self.timeout
+        token = _sync_deadline.set(deadline)
         try:
             with self._client_sync().stream("GET", path) as streamed:
                 chunks = []
@@ -180,6 +187,8 @@ class Upstream:
             ) from exc
         except httpx.HTTPError as exc:
             raise translate(exc, url=url) from exc
+        finally:
+            _sync_deadline.reset(token)
         return check_status(response)
 
     def _client_sync(self) -> httpx.Client:
@@ -188,7 +197,7 @@ class Upstream:
                 self._sync_client = httpx.Client(
                     base_url=self.base_url,
                     timeout=self._httpx_timeout(),
-                    transport=self._sync_transport,
+                    transport=self._sync_transport or _DeadlineTransport(),
                     trust_env=False,
                 )
             return self._sync_client
@@ -215,9 +224,10 @@ def translate(exc: httpx.HTTPError | aiohttp.ClientError, *, url: str) -> Upstre
     """Map an HTTPX error (from either transport) to the project's upstream errors."""
     cause: BaseException = exc.__cause__ or exc
     # httpx-aiohttp maps every aiohttp ClientConnectionError (a reset included) to
-    # ConnectTimeout, so the original aiohttp error decides what really happened.
+    # ConnectTimeout, so the original aiohttp error decides what really happened. The sync
+    # transport's timeouts arrive as httpx timeouts caused by httpcore's (not TimeoutError).
     is_timeout = isinstance(cause, TimeoutError) or (
-        isinstance(exc, httpx.TimeoutException) and cause is exc
+        isinstance(exc, httpx.TimeoutException) and not isinstance(cause, aiohttp.ClientError)
     )
     if is_timeout:
         return UpstreamTimeout(f"Upstream timed out: {url} ({describe(cause)})")
@@ -238,6 +248,83 @@ def _is_refused(exc: BaseException) -> bool:
 def describe(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+# --- the sync total deadline ------------------------------------------------------------------
+
+# When the current sync call must be over (time.monotonic()); None outside Upstream.get.
+_sync_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "upstream_sync_deadline", default=None
+)
+
+
+def _time_left(timeout: float | None, error: type[httpcore.TimeoutException]) -> float | None:
+    """The per-operation ``timeout``, shortened to what is left of the call's deadline."""
+    deadline = _sync_deadline.get()
+    if deadline is None:
+        return timeout
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise error("the call's total deadline has passed")
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    def __init__(self, stream: httpcore.NetworkStream) -> None:
+        self._stream = stream
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._stream.read(max_bytes, _time_left(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._stream.write(buffer, _time_left(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(self, *args: Any, **kwargs: Any) -> httpcore.NetworkStream:
+        return _DeadlineStream(self._stream.start_tls(*args, **kwargs))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    """httpcore's sync sockets, each read and write bounded by the call's deadline."""
+
+    def __init__(self) -> None:
+        self._backend = httpcore.SyncBackend()
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        stream = self._backend.connect_tcp(
+            host, port, _time_left(timeout, httpcore.ConnectTimeout), local_address, socket_options
+        )
+        return _DeadlineStream(stream)
+
+    def sleep(self, seconds: float) -> None:
+        self._backend.sleep(seconds)
+
+
+class _DeadlineTransport(httpx.HTTPTransport):
+    def __init__(self) -> None:
+        super().__init__(trust_env=False)
+        # httpx takes no network backend: swap its pool for one with the same (default)
+        # limits on ours. httpx is pinned below 0.29, where ``_pool`` is set only here.
+        limits = httpx.Limits()
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=httpx.create_ssl_context(trust_env=False),
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=_DeadlineBackend(),
+        )
 
 
 # --- the process's instance -------------------------------------------------------------------
