@@ -2,14 +2,26 @@
 
 django-asgi-lifespan's handler is Django's ASGIHandler plus the lifespan protocol, which
 hello_async.lifespan uses to open and close the upstream client and drain background work.
+
+Two plain ASGI wrappers go around it (both pass the lifespan scope through untouched):
+
+    InFlightMiddleware      records method + path of each request while it runs (loop monitor)
+    BodyLimitMiddleware     413 for a body over HELLO_ASYNC_MAX_BODY_BYTES, before Django reads it
 """
 
 from __future__ import annotations
 
 import os
+from typing import cast
 
 from django_asgi_lifespan.asgi import get_asgi_application
 
+from hello_async.asgi_limits import BodyLimitMiddleware
+from hello_async.asgi_types import ASGIApp
+from hello_async.inflight import InFlightMiddleware
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hello_async.settings")
 
-application = get_asgi_application()
+# The handler is typed with asgiref's TypedDict events; the wrappers use plain mappings.
+django_application = cast(ASGIApp, get_asgi_application())
+application = InFlightMiddleware(BodyLimitMiddleware(django_application))

@@ -3,9 +3,10 @@
 Django's own ASGIHandler rejects the lifespan scope; ``hello_async.asgi`` uses
 django-asgi-lifespan's handler instead, which turns lifespan events into the ``asgi_startup`` and
 ``asgi_shutdown`` signals received here. At startup: the serving loop is handed to the
-background-work owner and the upstream client is opened. At shutdown, in this order: pending
-background work drains (it may still need the upstream), then the clients close, then the local
-httpbin (if this process started one) stops.
+background-work owner, the upstream client is opened and the loop monitor starts watching the
+loop. At shutdown, in this order: the loop monitor stops, pending background work drains (it
+may still need the upstream), then the clients close, then the local httpbin (if this process
+started one) stops.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 from django.conf import settings
 from django_asgi_lifespan.signals import asgi_shutdown, asgi_startup
 
-from hello_async import background, local_upstream, upstream
+from hello_async import background, local_upstream, loopmonitor, upstream
 
 logger = logging.getLogger(__name__)
 
@@ -25,10 +26,12 @@ logger = logging.getLogger(__name__)
 async def astartup() -> None:
     background.get_owner().start()
     await upstream.get_upstream().astart()
+    await loopmonitor.astart(settings.HELLO_ASYNC_LOOP_STALL_MS / 1000)
     logger.info("hello_async ready: upstream %s", upstream.get_upstream().base_url)
 
 
 async def ashutdown() -> None:
+    await loopmonitor.astop()
     await background.get_owner().adrain(settings.HELLO_ASYNC_SHUTDOWN_GRACE)
     client = upstream.get_upstream()
     await client.aclose()

@@ -120,6 +120,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "servestatic.middleware.ServeStaticMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -208,6 +209,15 @@ HELLO_ASYNC_TIME_SCALE = env_float("HELLO_ASYNC_TIME_SCALE", 1.0)
 # How long shutdown waits for background work before cancelling what is left, in seconds.
 HELLO_ASYNC_SHUTDOWN_GRACE = env_float("HELLO_ASYNC_SHUTDOWN_GRACE", 10.0)
 
+# --- Runtime limits and probes (docs/reliability-runtime.md) -----------------------------------
+
+# Largest request body accepted, in bytes; larger gets 413 before Django reads it (asgi_limits).
+HELLO_ASYNC_MAX_BODY_BYTES = env_int("HELLO_ASYNC_MAX_BODY_BYTES", 1_048_576, minimum=0)
+# An event-loop stall longer than this (ms) is logged with the requests in flight; 0: no monitor.
+HELLO_ASYNC_LOOP_STALL_MS = env_float("HELLO_ASYNC_LOOP_STALL_MS", 100.0)
+# Deadline of each /readyz check (upstream GET, database SELECT 1), in seconds.
+HELLO_ASYNC_READY_TIMEOUT = env_float("HELLO_ASYNC_READY_TIMEOUT", 2.0, minimum=0.001)
+
 # --- Logging: the article's console lines, at INFO ---------------------------------------------
 
 LOGGING = {
@@ -237,6 +247,17 @@ LOGGING = {
 
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# Django 6's built-in CSP: same-origin resources only, no inline script or style, no framing.
+SECURE_CSP = {
+    "default-src": ["'self'"],
+    "script-src": ["'self'"],
+    "style-src": ["'self'"],
+    "img-src": ["'self'", "data:"],
+    "object-src": ["'none'"],
+    "base-uri": ["'none'"],
+    "form-action": ["'self'"],
+    "frame-ancestors": ["'none'"],
+}
 SECURE_REFERRER_POLICY = "same-origin"
 if PRODUCTION:
     # TLS ends at the proxy in front of Uvicorn/Gunicorn, which sets X-Forwarded-Proto.

@@ -44,7 +44,7 @@ import httpx
 from django.conf import settings
 from httpx_aiohttp import AiohttpTransport
 
-from hello_async import local_upstream
+from hello_async import local_upstream, metrics
 from hello_async.errors import (
     UpstreamBadStatus,
     UpstreamError,
@@ -344,8 +344,10 @@ def set_upstream(upstream: Upstream) -> Upstream:
 
 
 async def aget(path: str = "/") -> httpx.Response:
-    return await _upstream.aget(path)
+    with metrics.upstream_call():  # latency histogram, errors by kind
+        return await _upstream.aget(path)
 
 
 def get(path: str = "/") -> httpx.Response:
-    return _upstream.get(path)
+    with metrics.upstream_call():
+        return _upstream.get(path)

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import include, path
 
-from hello_async import compare, views
+from hello_async import compare, health, views
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -15,4 +15,5 @@ urlpatterns = [
     path("burn_some_meats/", views.burn_some_meats, name="burn_some_meats"),
     path("smoke_runs/", views.smoke_runs_view, name="smoke_runs"),
     path("compare/", include(compare)),
+    path("", include(health)),  # /healthz, /readyz, /metrics
 ]
