@@ -1,0 +1,111 @@
+"""One PNG per scenario: requests/s (against the floor) and p50/p99 latency, side by side."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: no display, no GUI toolkit
+
+import matplotlib.pyplot as plt  # noqa: E402
+
+COLORS = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3"]
+
+
+def _label(value: float | None, digits: int = 0) -> str:
+    return "—" if value is None else f"{value:,.{digits}f}"
+
+
+def draw(scenario: dict[str, Any], info: dict[str, Any], path: Path) -> Path:
+    variants = scenario["variants"]
+    names = [v["label"] for v in variants]
+    rps = [v["rps"] or 0.0 for v in variants]
+    p50 = [v["p50_ms"] or 0.0 for v in variants]
+    p99 = [v["p99_ms"] or 0.0 for v in variants]
+    colors = [COLORS[i % len(COLORS)] for i in range(len(variants))]
+    ratio = scenario["ratio"]
+    ratio_text = "—" if ratio["value"] is None else f"{ratio['value']:.2f}x"
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.6), dpi=90)
+    fig.suptitle(
+        f"{scenario['title']}  —  {ratio['of']}: {ratio_text}", fontsize=12, fontweight="bold"
+    )
+    positions = list(range(len(variants)))
+
+    bars = left.bar(positions, rps, color=colors)
+    shares = [
+        f"{_label(x)}\n({v['fraction_of_floor'] * 100:.0f}% of floor)"
+        if v["fraction_of_floor"] is not None
+        else _label(x)
+        for x, v in zip(rps, variants, strict=True)
+    ]
+    left.bar_label(bars, labels=shares, label_type="center", color="white", fontsize=9)
+    for x, v in zip(positions, variants, strict=True):
+        if v["floor_rps"]:
+            left.hlines(v["floor_rps"], x - 0.4, x + 0.4, colors="black", linestyles="dashed")
+            left.annotate(
+                f"floor {v['floor_rps']:,.0f}",
+                (x, v["floor_rps"]),
+                textcoords="offset points",
+                xytext=(0, 3),
+                ha="center",
+                fontsize=7,
+            )
+    left.set_ylabel("requests/s (higher is better)")
+    left.set_title(f"throughput at {scenario['concurrency']} concurrent", fontsize=10)
+    left.set_ylim(0, max([*rps, *(v["floor_rps"] or 0 for v in variants)]) * 1.18 or 1)
+
+    width = 0.38
+    b50 = right.bar([x - width / 2 for x in positions], p50, width, label="p50", color=colors)
+    b99 = right.bar(
+        [x + width / 2 for x in positions],
+        p99,
+        width,
+        label="p99",
+        color=colors,
+        alpha=0.5,
+        hatch="//",
+    )
+    right.bar_label(b50, labels=[_label(x, 1) for x in p50], padding=2, fontsize=8)
+    right.bar_label(b99, labels=[_label(x, 1) for x in p99], padding=2, fontsize=8)
+    right.set_ylabel("latency, ms (lower is better)")
+    right.set_title("latency: p50 (solid), p99 (hatched)", fontsize=10)
+    right.set_ylim(0, max([*p99, *p50, 1.0]) * 1.18)
+
+    for axis in (left, right):
+        axis.set_xticks(positions, [_wrap(n) for n in names], fontsize=8)
+        axis.spines[["top", "right"]].set_visible(False)
+        axis.grid(axis="y", alpha=0.3)
+        axis.set_axisbelow(True)
+
+    fig.text(
+        0.01,
+        0.01,
+        f"{info['load_generator']} · {info['pinning']} · upstream {info['upstream_delay_ms']:g} ms"
+        f" · {info['started']}",
+        fontsize=7,
+        color="#555555",
+    )
+    fig.tight_layout(rect=(0, 0.04, 1, 0.95))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def _wrap(text: str, width: int = 18) -> str:
+    words, lines, line = text.split(), [], ""
+    for word in words:
+        if line and len(line) + 1 + len(word) > width:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}".strip()
+    lines.append(line)
+    return "\n".join(lines)
+
+
+def draw_all(data: dict[str, Any], directory: Path) -> list[Path]:
+    return [draw(sc, data, directory / sc["chart"]) for sc in data["scenarios"]]

@@ -1,0 +1,181 @@
+"""``hello-async bench``: run the scenarios side by side, print the table, write JSON and charts.
+
+    hello-async bench [--quick] [--json PATH] [--out DIR] [--scenario NAME ...] [--builtin-load]
+
+Results go to ``bench-results/<timestamp>/`` (``results.json`` and one PNG per scenario), and
+also to ``--json PATH`` when given. ``--quick`` (CI) runs a few small scenarios in under a
+minute; the full run takes about seven.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import os
+import platform
+import resource
+import shlex
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from hello_async.bench import charts, report
+from hello_async.bench.loadgen import LoadError, choose
+from hello_async.bench.processes import ROOT, CpuPlan, ServerError, start_delay_server
+from hello_async.bench.runner import Runner, ScenarioResult, Timing
+from hello_async.bench.scenarios import QUICK_SCENARIOS, Scenario, build
+
+FULL = Timing(warmup=3.0, seconds=8.0, rounds=2)
+QUICK = Timing(warmup=1.0, seconds=2.0, rounds=1)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hello-async bench", description=__doc__.split("\n\n")[0] if __doc__ else None
+    )
+    parser.add_argument("--quick", action="store_true", help="a few small scenarios (< 60 s)")
+    parser.add_argument("--json", type=Path, help="also write the results JSON here")
+    parser.add_argument("--out", type=Path, help="results directory (default: bench-results/<ts>)")
+    parser.add_argument(
+        "--scenario", action="append", default=[], metavar="NAME", help="run only these (repeat)"
+    )
+    parser.add_argument("--builtin-load", action="store_true", help="not wrk, even if installed")
+    parser.add_argument("--seconds", type=float, help="measured seconds per round")
+    parser.add_argument("--warmup", type=float, help="warm-up seconds (thrown away)")
+    parser.add_argument("--rounds", type=int, help="measured rounds per variant")
+    parser.add_argument("--delay-ms", type=float, default=100.0, help="upstream delay (100)")
+    parser.add_argument("--block-ms", type=int, default=250, help="blocking call length (250)")
+    return parser
+
+
+def select(scenarios: list[Scenario], names: Sequence[str], quick: bool) -> list[Scenario]:
+    wanted = list(names) or (list(QUICK_SCENARIOS) if quick else [s.name for s in scenarios])
+    known = {s.name: s for s in scenarios}
+    unknown = [n for n in wanted if n not in known]
+    if unknown:
+        raise SystemExit(
+            f"hello-async bench: unknown scenario {', '.join(unknown)} (known: {', '.join(known)})"
+        )
+    return [known[n] for n in wanted]
+
+
+def machine() -> dict[str, Any]:
+    model = ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    import django
+
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": model,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "django": django.get_version(),
+    }
+
+
+def raise_open_files() -> None:
+    # 1000 connections on each side of the server need more descriptors than the usual 1024.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else 65536
+    if soft < target:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    base = QUICK if args.quick else FULL
+    timing = Timing(
+        warmup=base.warmup if args.warmup is None else args.warmup,
+        seconds=base.seconds if args.seconds is None else args.seconds,
+        rounds=base.rounds if args.rounds is None else max(1, args.rounds),
+    )
+    scenarios = select(
+        build(quick=args.quick, delay_ms=args.delay_ms, block_ms=args.block_ms),
+        args.scenario,
+        args.quick,
+    )
+    started = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    out = args.out or ROOT / "bench-results" / started.strftime("%Y%m%dT%H%M%SZ")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "logs").mkdir(exist_ok=True)
+
+    raise_open_files()
+    plan = CpuPlan.detect()
+    if plan.load is not None:
+        os.sched_setaffinity(0, {plan.load})  # the bench's own threads stay off the server's CPU
+    load = choose(prefer_builtin=args.builtin_load)
+    console = Console()
+    if not console.is_terminal:  # a log or a pipe: wide enough for the table's columns
+        console = Console(width=max(console.width, 150))
+    progress_console = Console(stderr=True)
+    console.print(
+        f"[bold]hello-async bench[/bold]: {len(scenarios)} scenarios, load from "
+        f"{load.description}; {plan.describe()}"
+    )
+
+    upstream_checks = len({s.upstream_concurrency for s in scenarios if s.fan_out})
+    total = upstream_checks + sum(len(s.variants) * timing.rounds for s in scenarios)
+    results: list[ScenarioResult] = []
+    delay, upstream_url = start_delay_server(
+        plan, delay_ms=args.delay_ms, log=out / "logs" / "delay-server.log"
+    )
+    try:
+        with Progress(
+            TextColumn("[progress.description]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=progress_console,
+            transient=True,
+        ) as progress:
+            task = progress.add_task("starting", total=total)
+            runner = Runner(
+                plan=plan,
+                load=load,
+                timing=timing,
+                upstream_url=upstream_url,
+                logs=out / "logs",
+                on_step=lambda step: progress.update(task, description=step),
+                on_done=lambda step: progress.advance(task),
+            )
+            for scenario in scenarios:
+                results.append(runner.run(scenario))
+    except (ServerError, LoadError, RuntimeError) as exc:
+        console.print(f"[red]hello-async bench: {exc}[/red]")
+        return 1
+    finally:
+        delay.stop()
+
+    info = report.RunInfo(
+        started=started.isoformat(),
+        command=shlex.join(["hello-async", "bench", *(argv if argv is not None else [])]),
+        machine=machine(),
+        load_generator=load.description,
+        pinning=plan.describe(),
+        timing={"warmup": timing.warmup, "seconds": timing.seconds, "rounds": timing.rounds},
+        delay_ms=args.delay_ms,
+        quick=args.quick,
+    )
+    data = report.results_json(info, results)
+    report.write_json(data, out / "results.json")
+    if args.json:
+        report.write_json(data, args.json)
+    charts.draw_all(data, out)
+    console.print(report.table(data))
+    console.print(f"results: {out / 'results.json'}" + (f" and {args.json}" if args.json else ""))
+    console.print(f"charts:  {', '.join(str(out / s['chart']) for s in data['scenarios'])}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

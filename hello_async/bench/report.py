@@ -1,0 +1,196 @@
+"""The bench's output: results as JSON (the record) and as a rich table (the summary)."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from hello_async.bench.runner import ScenarioResult, VariantResult
+from hello_async.bench.stats import floor_rps, fraction_of_floor, ratio
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    started: str
+    command: str
+    machine: dict[str, Any]
+    load_generator: str
+    pinning: str
+    timing: dict[str, float]
+    delay_ms: float
+    quick: bool
+
+
+def scenario_ratio(result: ScenarioResult) -> float:
+    numerator, denominator = result.scenario.ratio
+    metric = result.scenario.ratio_metric
+    by_key = {v.variant.key: v.summary for v in result.variants}
+    return ratio(getattr(by_key[numerator], metric), getattr(by_key[denominator], metric))
+
+
+def ratio_label(result: ScenarioResult) -> str:
+    numerator, denominator = result.scenario.ratio
+    unit = {"rps": "requests/s", "p50_ms": "p50", "p99_ms": "p99"}[result.scenario.ratio_metric]
+    return f"{numerator} / {denominator} ({unit})"
+
+
+def _finite(value: float) -> float | None:
+    return None if math.isnan(value) or math.isinf(value) else round(value, 3)
+
+
+def variant_json(result: ScenarioResult, item: VariantResult) -> dict[str, Any]:
+    v, s = item.variant, item.summary
+    c = result.scenario.concurrency
+    return {
+        "key": v.key,
+        "label": v.label,
+        "server": v.server.name,
+        "path": v.path,
+        "background_path": v.background_path,
+        "latency_floor_ms": v.latency_floor_ms,
+        "floor_rps": _finite(floor_rps(c, v.latency_floor_ms)),
+        "fraction_of_floor": _finite(fraction_of_floor(s.rps, c, v.latency_floor_ms)),
+        "rps": _finite(s.rps),
+        "rps_min": _finite(s.rps_min),
+        "rps_max": _finite(s.rps_max),
+        "p50_ms": _finite(s.p50_ms),
+        "p99_ms": _finite(s.p99_ms),
+        "requests": s.requests,
+        "errors": s.errors,
+        "peak_rss_mb": round(s.peak_rss_mb, 1),
+        "peak_threads": s.peak_threads,
+        "rounds": [
+            {k: _finite(x) if isinstance(x, float) else x for k, x in r.as_json().items()}
+            for r in s.rounds
+        ],
+    }
+
+
+def scenario_json(result: ScenarioResult, delay_ms: float) -> dict[str, Any]:
+    sc = result.scenario
+    upstream: dict[str, Any] | None = None
+    if result.upstream is not None:
+        up = result.upstream
+        upstream = {
+            "concurrency": sc.upstream_concurrency,
+            "delay_ms": delay_ms,
+            "rps": _finite(up.rps),
+            "p50_ms": _finite(up.p50_ms),
+            "p99_ms": _finite(up.p99_ms),
+            "errors": up.errors,
+            "floor_rps": _finite(floor_rps(sc.upstream_concurrency, delay_ms)),
+            "fraction_of_floor": _finite(
+                fraction_of_floor(up.rps, sc.upstream_concurrency, delay_ms)
+            ),
+        }
+    return {
+        "name": sc.name,
+        "title": sc.title,
+        "claim": sc.claim,
+        "concurrency": sc.concurrency,
+        "upstream": upstream,
+        "ratio": {
+            "of": ratio_label(result),
+            "metric": sc.ratio_metric,
+            "value": _finite(scenario_ratio(result)),
+        },
+        "variants": [variant_json(result, item) for item in result.variants],
+        "chart": f"{sc.name}.png",
+    }
+
+
+def results_json(info: RunInfo, results: list[ScenarioResult]) -> dict[str, Any]:
+    return {
+        "started": info.started,
+        "command": info.command,
+        "machine": info.machine,
+        "load_generator": info.load_generator,
+        "pinning": info.pinning,
+        "timing": info.timing,
+        "upstream_delay_ms": info.delay_ms,
+        "quick": info.quick,
+        "scenarios": [scenario_json(r, info.delay_ms) for r in results],
+    }
+
+
+def write_json(data: dict[str, Any], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n")
+
+
+# --- the table --------------------------------------------------------------------------------
+
+
+def _num(value: float | None, digits: int = 0) -> str:
+    return "—" if value is None else f"{value:,.{digits}f}"
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.0f}%"
+
+
+def table(data: dict[str, Any]) -> Table:
+    out = Table(
+        title="hello-async bench: side by side, one run",
+        caption=(
+            f"load: {data['load_generator']} · {data['pinning']} · upstream delay "
+            f"{data['upstream_delay_ms']:g} ms · warm-up {data['timing']['warmup']:g} s, "
+            f"{data['timing']['rounds']:g} x {data['timing']['seconds']:g} s measured per variant"
+            " (median round)"
+        ),
+        title_justify="left",
+        caption_justify="left",
+    )
+    out.add_column("scenario", style="bold")
+    out.add_column("variant")
+    out.add_column("server", style="dim")
+    out.add_column("c", justify="right")
+    out.add_column("req/s", justify="right")
+    out.add_column("of floor", justify="right")
+    out.add_column("p50 ms", justify="right")
+    out.add_column("p99 ms", justify="right")
+    out.add_column("errors", justify="right")
+    out.add_column("peak RSS MB", justify="right")
+    out.add_column("peak threads", justify="right")
+    for sc in data["scenarios"]:
+        first = True
+        for v in sc["variants"]:
+            out.add_row(
+                sc["name"] if first else "",
+                v["label"],
+                v["server"],
+                str(sc["concurrency"]),
+                _num(v["rps"]),
+                _pct(v["fraction_of_floor"]),
+                _num(v["p50_ms"], 1),
+                _num(v["p99_ms"], 1),
+                f"[red]{v['errors']}[/red]" if v["errors"] else "0",
+                _num(v["peak_rss_mb"]),
+                str(v["peak_threads"]),
+            )
+            first = False
+        if sc["upstream"] is not None:
+            up = sc["upstream"]
+            out.add_row(
+                "",
+                "upstream alone",
+                "delay server",
+                str(up["concurrency"]),
+                _num(up["rps"]),
+                _pct(up["fraction_of_floor"]),
+                _num(up["p50_ms"], 1),
+                _num(up["p99_ms"], 1),
+                str(up["errors"]),
+                "",
+                "",
+                style="dim",
+            )
+        value = sc["ratio"]["value"]
+        shown = "—" if value is None else f"{value:.2f}x"
+        out.add_row("", f"[bold]ratio {sc['ratio']['of']} = {shown}[/bold]", end_section=True)
+    return out
