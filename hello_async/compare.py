@@ -6,6 +6,7 @@ long (``/delay/<seconds>``, which httpbin and the bench's delay server both serv
 
     /compare/sync_call/          sync view, one blocking upstream GET (shared sync client)
     /compare/async_call/         async view, one awaited upstream GET (shared async client)
+    /compare/background_call/    async view, the same GET handed to the background; answers at once
     /compare/sequential/         async view, two upstream GETs one after the other
     /compare/gathered/           async view, the same two GETs gathered
     /compare/client_per_call/    the article's pattern: two gathered GETs, a new client each
@@ -23,7 +24,7 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import path
 from django.views.decorators.http import require_safe
 
-from hello_async import upstream
+from hello_async import background, upstream
 from hello_async.errors import BadRequest
 
 MAX_MS = 5000
@@ -59,6 +60,13 @@ def sync_call(request: HttpRequest) -> HttpResponse:
 async def async_call(request: HttpRequest) -> HttpResponse:
     response = await upstream.aget(upstream_path(request))
     return text(f"async: {response.status_code}")
+
+
+@require_safe
+async def background_call(request: HttpRequest) -> HttpResponse:
+    where = upstream_path(request)
+    background.submit(lambda: upstream.aget(where), name="compare_background_call")
+    return text("background: queued")
 
 
 @require_safe
@@ -117,6 +125,7 @@ async def nonblock(request: HttpRequest) -> HttpResponse:
 urlpatterns = [
     path("sync_call/", sync_call, name="compare-sync-call"),
     path("async_call/", async_call, name="compare-async-call"),
+    path("background_call/", background_call, name="compare-background-call"),
     path("sequential/", sequential, name="compare-sequential"),
     path("gathered/", gathered, name="compare-gathered"),
     path("client_per_call/", client_per_call, name="compare-client-per-call"),

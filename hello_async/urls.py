@@ -16,4 +16,6 @@ urlpatterns = [
     path("smoke_runs/", views.smoke_runs_view, name="smoke_runs"),
     path("compare/", include(compare)),
     path("", include(health)),  # /healthz, /readyz, /metrics
+    path("lab/", include("hello_async.lab.views")),
+    path("i18n/", include("django.conf.urls.i18n")),
 ]
