@@ -66,7 +66,7 @@ class InFlightMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        table = self._table or _table
+        table = self._table if self._table is not None else _table
         key = table.add(str(scope.get("method", "?")), str(scope.get("path", "?")))
         try:
             await self.app(scope, receive, send)

@@ -50,7 +50,7 @@ class LoopMonitor:
         # A quarter of the threshold: a stall is seen at most 1.25 thresholds after it began.
         self.interval = interval if interval is not None else max(threshold / 4, 0.005)
         self.stalls = 0
-        self._table = table or inflight.get_table()
+        self._table = table if table is not None else inflight.get_table()
         self._last_tick = time.monotonic()
         self._tick_number = 0
         self._reported_tick = -1  # the tick after which the watchdog reported a stall

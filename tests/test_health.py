@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+import asyncio
+import re
+
+import httpx
+import pytest
+from django.test import AsyncClient
+
+from hello_async.asgi import application
+from tests.conftest import FakeUpstream
+
+
+def sample(metrics_text: str, name: str) -> float:
+    match = re.search(rf"^{re.escape(name)} (\S+)$", metrics_text, re.MULTILINE)
+    assert match, f"{name} not in /metrics"
+    return float(match.group(1))
+
+
+@pytest.mark.asyncio
+async def test_healthz_answers_ok(serving) -> None:
+    response = await AsyncClient().get("/healthz")
+    assert response.status_code == 200
+    assert response.content == b"ok\n"
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_readyz_checks_upstream_and_database(serving, fake_upstream: FakeUpstream) -> None:
+    response = await AsyncClient().get("/readyz")
+    body = response.content.decode()
+    assert response.status_code == 200, body
+    assert re.fullmatch(r"upstream: ok \(\d+ ms\)\ndatabase: ok \(\d+ ms\)\n", body)
+    assert len(fake_upstream.requests) == 1
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_readyz_503_when_the_upstream_fails(serving, fake_upstream: FakeUpstream) -> None:
+    fake_upstream.handler = lambda request: httpx.Response(500)
+    response = await AsyncClient().get("/readyz")
+    assert response.status_code == 503
+    assert "upstream: failed (UpstreamBadStatus)\n" in response.content.decode()
+    assert "database: ok" in response.content.decode()
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_readyz_503_when_the_upstream_is_slower_than_the_deadline(
+    serving, fake_upstream: FakeUpstream, settings
+) -> None:
+    settings.HELLO_ASYNC_READY_TIMEOUT = 0.1
+
+    async def hang(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(10)
+        return httpx.Response(200)
+
+    fake_upstream.handler = hang  # type: ignore[assignment]
+    response = await AsyncClient().get("/readyz")
+    assert response.status_code == 503
+    assert "upstream: no answer within 0.1 s\n" in response.content.decode()
+
+
+@pytest.mark.asyncio
+async def test_readyz_503_when_the_database_refuses(serving, fake_upstream: FakeUpstream) -> None:
+    # No django_db mark: pytest-django's guard makes every database access fail.
+    response = await AsyncClient().get("/readyz")
+    assert response.status_code == 503
+    assert "database: failed (" in response.content.decode()
+    assert "upstream: ok" in response.content.decode()
+
+
+@pytest.mark.asyncio
+async def test_metrics_counts_upstream_calls_errors_and_requests_in_flight(
+    serving, fake_upstream: FakeUpstream
+) -> None:
+    transport = httpx.ASGITransport(app=application)  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as http:
+        before = (await http.get("/metrics")).text
+        fake_upstream.handler = lambda request: httpx.Response(500)
+        assert (await http.get("/compare/async_call/")).status_code == 502
+        fake_upstream.handler = lambda request: httpx.Response(200)
+        assert (await http.get("/compare/async_call/")).status_code == 200
+        response = await http.get("/metrics")
+    after = response.text
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain; version=")
+    calls = "hello_async_upstream_request_duration_seconds_count"
+    assert sample(after, calls) == sample(before, calls) + 2
+    errors = 'hello_async_upstream_errors_total{kind="bad_status"}'
+    assert sample(after, errors) == sample(before, errors) + 1
+    timeouts = 'hello_async_upstream_errors_total{kind="timeout"}'
+    assert sample(after, timeouts) == sample(before, timeouts)
+    assert sample(after, "hello_async_requests_in_flight") == 1  # the /metrics request itself
+    assert sample(after, "hello_async_background_jobs_pending") == 0
+    assert "hello_async_background_jobs_failed_total" in after
+    assert "hello_async_loop_stalls_total" in after
+
+
+@pytest.mark.asyncio
+async def test_metrics_counts_background_jobs(
+    serving, fake_upstream: FakeUpstream, time_scale
+) -> None:
+    time_scale(0.05)  # the job counts for 250 ms: still pending when /metrics answers
+    fake_upstream.handler = lambda request: httpx.Response(500)
+    await AsyncClient().get("/async/")
+    pending = (await AsyncClient().get("/metrics")).content.decode()
+    assert sample(pending, "hello_async_background_jobs_pending") == 1
+    await serving.await_idle()
+    done = (await AsyncClient().get("/metrics")).content.decode()
+    assert sample(done, "hello_async_background_jobs_pending") == 0
+    assert sample(done, "hello_async_background_jobs_failed_total") == 1
