@@ -141,7 +141,8 @@
     const width = 1000, left = 16, plot = 690, statsX = left + plot + 28;
     const laneHeight = Math.max(84, Math.min(240, n * 7));
     const laneGap = 58, top = 34;
-    const height = top + 2 * laneHeight + laneGap + 46;
+    const axisY = top + 2 * laneHeight + laneGap + 24;
+    const height = axisY + 46;
     const x = (value) => left + (value / axisMax) * plot;
 
     const svg = el("svg", {
@@ -154,12 +155,11 @@
 
     // Grid and axis, shared by both lanes.
     const grid = el("g", { class: "grid" });
-    const axisY = top + 2 * laneHeight + laneGap - 10;
     for (let t = 0; t <= axisMax + 1e-9; t += step) {
       grid.appendChild(el("line", { x1: x(t), x2: x(t), y1: top - 18, y2: axisY }));
-      grid.appendChild(el("text", { x: x(t), y: axisY + 18, class: "tick" }, whole.format(t)));
+      grid.appendChild(el("text", { x: x(t), y: axisY + 16, class: "tick" }, whole.format(t)));
     }
-    grid.appendChild(el("text", { x: left + plot / 2, y: axisY + 38, class: "axis-label" }, strings.axis));
+    grid.appendChild(el("text", { x: left + plot / 2, y: axisY + 36, class: "axis-label" }, strings.axis));
     svg.appendChild(grid);
 
     data.sides.forEach((side, index) => {
