@@ -16,9 +16,9 @@ connections the client already holds in its pool, as a real fault would:
     Blackhole()         accept and read requests, never connect upstream, never answer
     Refuse()            close the listener (connections are refused) and reset open ones
 
-Counters (:class:`Counts`): connections open from the client and to the upstream, and
-*abandoned*: requests whose client closed the connection before any byte of the answer came
-back (a call the client cancelled).
+Counters (:class:`Counts`): connections open from the client and to the upstream, requests
+seen, and *abandoned*: requests whose client closed the connection before any byte of the
+answer came back (a call the client cancelled).
 """
 
 from __future__ import annotations
@@ -74,6 +74,7 @@ class Counts:
     client_open: int  # connections from the client, open now
     upstream_open: int  # connections to the upstream, open now
     accepted: int  # connections accepted in all
+    requests: int  # requests received in all (a chunk from the client while none is pending)
     abandoned: int  # requests whose client left before the first byte of the answer
 
 
@@ -93,6 +94,7 @@ class FaultProxy:
         self._client_open = 0
         self._upstream_open = 0
         self._accepted = 0
+        self._requests = 0
         self._abandoned = 0
 
     @property
@@ -134,7 +136,13 @@ class FaultProxy:
 
     def counts(self) -> Counts:
         with self._changed:
-            return Counts(self._client_open, self._upstream_open, self._accepted, self._abandoned)
+            return Counts(
+                self._client_open,
+                self._upstream_open,
+                self._accepted,
+                self._requests,
+                self._abandoned,
+            )
 
     def wait_until(self, check: Callable[[Counts], bool], *, timeout: float = 10.0) -> Counts:
         """Wait until ``check(counts)`` holds; returns the counts, or raises on timeout."""
@@ -203,6 +211,8 @@ class _Connection:
     async def run(self) -> None:
         try:
             while chunk := await self.reader.read(65536):
+                if not self.awaiting_answer:
+                    self.proxy._count(requests=1)
                 self.awaiting_answer = True
                 self.answer_started_at = time.monotonic()
                 self.answer_bytes = 0

@@ -1,0 +1,197 @@
+"""Shutdown and disconnects, on the real server (``hello-async serve`` in a subprocess).
+
+* SIGTERM under load: in-flight requests shorter than the grace period complete with 200,
+  background work drains, the process and its local httpbin exit within the grace plus 1 s.
+* SIGKILL: the local httpbin exits by itself, and a restart on the same port starts clean.
+* A client that disconnects mid fan-out: the upstream calls are cancelled, none is orphaned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import select
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.faultproxy import FaultProxy, Latency, Pass
+from tests.servers import Process
+
+pytestmark = pytest.mark.server
+
+GRACE = 3.0  # HELLO_ASYNC_SHUTDOWN_GRACE
+SCALE = 1.0  # HELLO_ASYNC_TIME_SCALE: /smoke_some_meats/ takes 2 s, a background job 5 s
+IN_FLIGHT = 100
+JOBS = 50
+
+
+def serve(tmp_path: Path, *, port: int = 0, **env: str) -> tuple[Process, str]:
+    environment = {k: v for k, v in os.environ.items() if k != "UPSTREAM_URL"}
+    process = Process(
+        [sys.executable, "-m", "hello_async.cli", "serve", "--port", str(port)],
+        env={
+            **environment,
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+            "HELLO_ASYNC_SHUTDOWN_GRACE": f"{GRACE:g}",
+            "HELLO_ASYNC_TIME_SCALE": f"{SCALE:g}",
+            **env,
+        },
+    )
+    return process, process.wait_for(r"Uvicorn running on (http://\S+)").group(1)
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue  # gone meanwhile
+            # "pid (comm) state ppid ...": comm may hold spaces, so split after the last ")".
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def wait_exited(pid: int, timeout: float) -> bool:
+    """Wait for a process that is not our child to exit (a pidfd polls readable on exit)."""
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        return bool(select.select([pidfd], [], [], timeout)[0])
+    finally:
+        os.close(pidfd)
+
+
+def wait_count(process: Process, pattern: str, count: int, timeout: float) -> None:
+    """Wait until ``count`` lines of the output match ``pattern``."""
+    deadline = time.monotonic() + timeout
+    regex = re.compile(pattern)
+    while True:
+        lines = list(process.lines)
+        if sum(1 for line in lines if regex.search(line)) >= count:
+            return
+        process.wait_for(pattern, start=len(lines), timeout=max(0.0, deadline - time.monotonic()))
+
+
+def test_sigterm_under_load_completes_requests_drains_work_and_exits_in_time(
+    tmp_path: Path,
+) -> None:
+    process, url = serve(tmp_path)
+    try:
+        upstream_children = children(process.popen.pid)
+        assert len(upstream_children) == 1, upstream_children  # the local httpbin
+        finished: list[float] = []
+        statuses: list[int | str] = []
+
+        async def load() -> None:
+            limits = httpx.Limits(max_connections=IN_FLIGHT + JOBS)
+            async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
+
+                async def get(path: str) -> None:
+                    try:
+                        response = await client.get(path)
+                    except httpx.HTTPError as exc:
+                        statuses.append(type(exc).__name__)
+                    else:
+                        statuses.append(response.status_code)
+                    finished.append(time.monotonic())
+
+                await asyncio.gather(*(get("/async/") for _ in range(JOBS)))
+                # The jobs have counted to 3 (2 s of work left each) when the requests start.
+                await asyncio.to_thread(wait_count, process, r"^INFO:\s+3$", JOBS, 30)
+                await asyncio.gather(*(get("/smoke_some_meats/") for _ in range(IN_FLIGHT)))
+
+        client_thread = threading.Thread(target=asyncio.run, args=(load(),))
+        client_thread.start()
+        try:
+            wait_count(process, r"Getting smokeables\.\.\.", IN_FLIGHT, timeout=30)
+            sent = time.monotonic()
+            process.popen.send_signal(signal.SIGTERM)
+            exit_code = process.popen.wait(timeout=GRACE + 10)
+            exited_after = time.monotonic() - sent
+        finally:
+            client_thread.join(timeout=30)
+
+        print(f"SIGTERM with {IN_FLIGHT} requests in flight: exited after {exited_after:.2f} s")
+        assert statuses == [200] * (JOBS + IN_FLIGHT)
+        assert sum(1 for at in finished if at > sent) == IN_FLIGHT  # all were in flight
+        process.wait_for(r"Background work drained: 50 done, 0 failed, 0 cancelled", timeout=1)
+        assert exit_code == 0
+        assert exited_after <= GRACE + 1
+        assert all(wait_exited(pid, timeout=0) for pid in upstream_children)
+    finally:
+        process.terminate()
+
+
+def test_after_sigkill_the_local_upstream_exits_and_a_restart_starts_clean(
+    tmp_path: Path,
+) -> None:
+    process, url = serve(tmp_path)
+    try:
+        port = int(url.rsplit(":", 1)[1])
+        upstream_children = children(process.popen.pid)
+        assert len(upstream_children) == 1, upstream_children
+        assert httpx.get(url + "/async/", timeout=10).status_code == 200  # work to lose
+        process.popen.kill()
+        process.popen.wait(timeout=10)
+        # The httpbin child watches its parent and exits on its own.
+        assert wait_exited(upstream_children[0], timeout=10)
+    finally:
+        process.terminate()
+
+    restarted, restarted_url = serve(tmp_path, port=port)
+    try:
+        assert restarted_url == url
+        assert httpx.get(url + "/smoke_some_meats/", timeout=10).status_code == 200
+        assert httpx.post(url + "/smoke_runs/", timeout=10).status_code == 201
+        assert restarted.terminate(timeout=GRACE + 10) == 0
+        restarted.wait_for(r"Background work drained: 0 done, 0 failed, 0 cancelled", timeout=1)
+    finally:
+        restarted.terminate()
+
+
+# --- a client that goes away mid fan-out ----------------------------------------------------------
+
+
+@pytest.fixture
+def slow_proxy(httpbin_url: str) -> Iterator[FaultProxy]:
+    with FaultProxy(httpbin_url) as proxy:
+        proxy.set(Latency(ms=60_000))  # the upstream will not answer while the test runs
+        yield proxy
+        proxy.set(Pass())
+
+
+def test_client_disconnect_mid_fan_out_cancels_the_upstream_calls(
+    tmp_path: Path, slow_proxy: FaultProxy
+) -> None:
+    process, url = serve(
+        tmp_path, UPSTREAM_URL=slow_proxy.url, UPSTREAM_TIMEOUT="60", HELLO_ASYNC_TIME_SCALE="0"
+    )
+    try:
+        host, port = url.removeprefix("http://").rsplit(":", 1)
+        with socket.create_connection((host, int(port)), timeout=10) as client:
+            client.sendall(b"GET /smoke_some_meats/ HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            # Both branches of the fan-out are waiting on the upstream.
+            slow_proxy.wait_until(lambda now: now.requests == 2)
+        # The client is gone: both upstream calls are cancelled, their connections closed,
+        # long before the upstream would have answered.
+        after = slow_proxy.wait_until(lambda now: now.abandoned == 2 and now.client_open == 0)
+        assert after.upstream_open == 0
+        assert "Returning smokeable" not in process.output()
+        assert process.terminate(timeout=GRACE + 10) == 0
+        process.wait_for(r"Background work drained: 0 done, 0 failed, 0 cancelled", timeout=1)
+    finally:
+        process.terminate()
