@@ -1,0 +1,217 @@
+"""Django's ASGI handler (with django-asgi-lifespan's lifespan), minus thread hops it does not need.
+
+Under ASGI, Django wraps each request in a ``ThreadSensitiveContext``: the first thread-sensitive
+``sync_to_async`` call of the request creates a thread for it, and every later one runs there.
+Stock Django makes such calls on every request, even one that never touches sync code:
+
+1. ``request_started.asend()`` runs the sync receivers (``reset_queries``,
+   ``close_old_connections``) through ``sync_to_async``;
+2. ``sync_to_async(response.close)()`` at the end, which sends ``request_finished`` (its
+   receivers close the database connections *of that thread*).
+
+For a request whose own code never went to a thread, both are pointless: the thread they create is
+brand new and holds no connection. So here:
+
+1. ``request_started`` is sent inline on the loop when it has no async receivers (the sync ones
+   then act on the loop thread, which never holds a database connection: the ORM runs in threads);
+2. ``response.close()`` runs inline when the request's context made no thread; when it did (a sync
+   view, sync middleware, the async ORM...), it still runs in that thread, as Django does, so the
+   connections that thread opened are closed or returned to the pool.
+
+And the middleware: every stock ``MiddlewareMixin`` hook costs a hop to that thread too. The
+middleware named in ``settings.MIDDLEWARE`` that ``hello_async.inline_middleware`` knows are
+loaded as its inline versions, which run their hooks on the loop unless a hook may do I/O.
+
+``handle`` and ``load_middleware`` are Django 6.1's, with those changes (marked
+``# hello_async:``). tests/test_handler.py fails if Django's originals or asgiref's per-context
+executors change, so the fork is reviewed on every upgrade.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import closing
+from typing import Any
+
+from asgiref.sync import SyncToAsync, ThreadSensitiveContext, sync_to_async
+from django.conf import settings
+from django.core import signals
+from django.core.exceptions import ImproperlyConfigured, MiddlewareNotUsed, RequestAborted
+from django.core.handlers.asgi import get_script_prefix
+from django.core.handlers.exception import convert_exception_to_response
+from django.http import HttpResponseBase
+from django.urls import set_script_prefix
+from django.utils.module_loading import import_string
+from django_asgi_lifespan.handler import LifespanASGIHandler
+
+logger = logging.getLogger("django.request")
+
+# sha256 of inspect.getsource() of the Django methods forked here (Django 6.1.3).
+FORKED_SHA256 = {
+    "django.core.handlers.asgi.ASGIHandler.handle": (
+        "c91f27c7fcdc3fff4f1c7082e91cb30f0bfaa5781ca632a116b1d9e607fd752a"
+    ),
+    "django.core.handlers.base.BaseHandler.load_middleware": (
+        "b75c13d1041e06d98675e980fd65a1278112e17192d1dfbd06a4559b2c5eba7a"
+    ),
+}
+
+
+def context_has_thread() -> bool:
+    """Whether the current ThreadSensitiveContext has made its thread (ran sync code)."""
+    context = SyncToAsync.thread_sensitive_context.get(None)
+    return context is not None and context in SyncToAsync.context_to_thread_executor
+
+
+async def asend_request_started(sender: type, scope: dict[str, Any]) -> None:
+    _, async_receivers = signals.request_started._live_receivers(sender)
+    if async_receivers:
+        await signals.request_started.asend(sender=sender, scope=scope)
+    else:
+        signals.request_started.send(sender=sender, scope=scope)
+
+
+async def aclose_response(response: HttpResponseBase) -> None:
+    if context_has_thread():
+        await sync_to_async(response.close)()
+    else:
+        response.close()
+
+
+class HelloASGIHandler(LifespanASGIHandler):
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await self._handle_lifespan(scope, receive, send)
+            return
+        if scope["type"] != "http":
+            raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
+        async with ThreadSensitiveContext():
+            await self.handle(scope, receive, send)
+
+    async def handle(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            body_file = await self.read_body(receive)
+        except RequestAborted:
+            return
+
+        with closing(body_file):
+            set_script_prefix(get_script_prefix(scope))
+            await asend_request_started(self.__class__, scope)  # hello_async: inline if sync only
+            request, error_response = self.create_request(scope, body_file)
+            if request is None:
+                assert error_response is not None
+                body_file.close()
+                await self.send_response(error_response, send)
+                await aclose_response(error_response)  # hello_async: inline if no thread
+                return
+
+            class RequestProcessed(Exception):
+                pass
+
+            response = None
+            try:
+                try:
+                    async with asyncio.TaskGroup() as tg:
+                        tg.create_task(self.listen_for_disconnect(receive))
+                        response = await self.run_get_response(request)
+                        await self.send_response(response, send)
+                        raise RequestProcessed
+                except* (RequestProcessed, RequestAborted):
+                    pass
+            except BaseExceptionGroup as exception_group:
+                if len(exception_group.exceptions) == 1:
+                    raise exception_group.exceptions[0]  # noqa: B904 (as Django has it)
+                raise
+
+            if response is None:
+                await signals.request_finished.asend(sender=self.__class__)
+            else:
+                await aclose_response(response)  # hello_async: inline if no thread
+
+    def load_middleware(self, is_async: bool = False) -> None:
+        # Imported here: the Django middleware it subclasses need the app registry.
+        from hello_async.inline_middleware import REPLACEMENTS
+
+        self._view_middleware: list[Any] = []
+        self._template_response_middleware: list[Any] = []
+        self._exception_middleware: list[Any] = []
+
+        get_response = (
+            self._get_response_async  # type: ignore[attr-defined]
+            if is_async
+            else self._get_response  # type: ignore[attr-defined]
+        )
+        handler = convert_exception_to_response(get_response)
+        handler_is_async = is_async
+        for middleware_path in reversed(settings.MIDDLEWARE):
+            # hello_async: the inline version of a stock middleware, in async mode.
+            middleware = REPLACEMENTS.get(middleware_path) if is_async else None
+            middleware = middleware or import_string(middleware_path)
+            middleware_can_sync = getattr(middleware, "sync_capable", True)
+            middleware_can_async = getattr(middleware, "async_capable", False)
+            if not middleware_can_sync and not middleware_can_async:
+                raise RuntimeError(
+                    f"Middleware {middleware_path} must have at least one of "
+                    "sync_capable/async_capable set to True."
+                )
+            elif not handler_is_async and middleware_can_sync:
+                middleware_is_async = False
+            else:
+                middleware_is_async = middleware_can_async
+            try:
+                # Adapt handler, if needed.
+                adapted_handler = self.adapt_method_mode(
+                    middleware_is_async,
+                    handler,
+                    handler_is_async,
+                    debug=settings.DEBUG,
+                    name="middleware %s" % middleware_path,  # noqa: UP031
+                )
+                mw_instance = middleware(adapted_handler)
+            except MiddlewareNotUsed as exc:
+                if settings.DEBUG:
+                    if str(exc):
+                        logger.debug("MiddlewareNotUsed(%r): %s", middleware_path, exc)
+                    else:
+                        logger.debug("MiddlewareNotUsed: %r", middleware_path)
+                continue
+            else:
+                handler = adapted_handler
+
+            if mw_instance is None:
+                raise ImproperlyConfigured(
+                    "Middleware factory %s returned None." % middleware_path  # noqa: UP031
+                )
+
+            if hasattr(mw_instance, "process_view"):
+                self._view_middleware.insert(
+                    0,
+                    self.adapt_method_mode(is_async, mw_instance.process_view),
+                )
+            if hasattr(mw_instance, "process_template_response"):
+                self._template_response_middleware.append(
+                    self.adapt_method_mode(is_async, mw_instance.process_template_response),
+                )
+            if hasattr(mw_instance, "process_exception"):
+                # The exception-handling stack is still always synchronous for
+                # now, so adapt that way.
+                self._exception_middleware.append(
+                    self.adapt_method_mode(False, mw_instance.process_exception),
+                )
+
+            handler = convert_exception_to_response(mw_instance)
+            handler_is_async = middleware_is_async
+
+        # Adapt the top of the stack, if needed.
+        handler = self.adapt_method_mode(is_async, handler, handler_is_async)
+        # We only assign to this when initialization is complete as it is used
+        # as a flag for initialization being complete.
+        self._middleware_chain = handler
+
+
+def get_asgi_application() -> HelloASGIHandler:
+    import django
+
+    django.setup(set_prefix=False)
+    return HelloASGIHandler()

@@ -1,0 +1,143 @@
+"""Django's stock middleware, run on the event loop instead of a thread when it does no I/O.
+
+Every ``MiddlewareMixin`` middleware, in async mode, runs ``process_request`` and
+``process_response`` through ``sync_to_async(thread_sensitive=True)``: on every request, each hook
+is a round trip to a thread (and the first one creates the request's thread). Most of these hooks
+only read headers and cookies or set headers; the few that may touch the database say so here:
+
+* sessions: saving a modified session (``process_response``);
+* messages: storing messages that were used or added (they may live in the session);
+* CSRF: only with ``CSRF_USE_SESSIONS`` (the secret then lives in the session).
+
+Each class below is the Django class with :class:`InlineHooksMixin`, which calls the hooks inline
+on the loop unless ``request_needs_thread`` / ``response_needs_thread`` say the hook may block,
+in which case it goes to the thread exactly as Django would. ``hello_async.handler`` loads these
+in place of the Django classes named in ``settings.MIDDLEWARE`` (which keeps Django's names, so
+its system checks still recognise them); tests/test_inline_middleware.py fails if a Django class
+grows a hook this module does not know about.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, cast
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.contrib.auth import middleware as auth
+from django.contrib.messages import middleware as messages
+from django.contrib.sessions import middleware as sessions
+from django.http import HttpRequest, HttpResponseBase
+from django.middleware import clickjacking, common, csp, csrf, locale, security
+from django.utils.deprecation import MiddlewareMixin
+
+
+class InlineHooksMixin(MiddlewareMixin):
+    def request_needs_thread(self, request: HttpRequest) -> bool:
+        return False
+
+    def response_needs_thread(self, request: HttpRequest, response: HttpResponseBase) -> bool:
+        return False
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
+        response = None
+        process_request: Callable[..., Any] | None = getattr(self, "process_request", None)
+        if process_request is not None:
+            if self.request_needs_thread(request):
+                response = await sync_to_async(process_request, thread_sensitive=True)(request)
+            else:
+                response = process_request(request)
+        response = response or await cast(Awaitable[HttpResponseBase], self.get_response(request))
+        process_response: Callable[..., Any] | None = getattr(self, "process_response", None)
+        if process_response is not None:
+            if self.response_needs_thread(request, response):
+                response = await sync_to_async(process_response, thread_sensitive=True)(
+                    request, response
+                )
+            else:
+                response = process_response(request, response)
+        return cast(HttpResponseBase, response)
+
+
+class SecurityMiddleware(InlineHooksMixin, security.SecurityMiddleware):
+    pass
+
+
+class ContentSecurityPolicyMiddleware(InlineHooksMixin, csp.ContentSecurityPolicyMiddleware):
+    pass
+
+
+class LocaleMiddleware(InlineHooksMixin, locale.LocaleMiddleware):
+    pass
+
+
+class CommonMiddleware(InlineHooksMixin, common.CommonMiddleware):
+    pass
+
+
+class XFrameOptionsMiddleware(InlineHooksMixin, clickjacking.XFrameOptionsMiddleware):
+    pass
+
+
+class AuthenticationMiddleware(InlineHooksMixin, auth.AuthenticationMiddleware):
+    """request.user and request.auser are lazy: nothing is read until a view asks."""
+
+
+class SessionMiddleware(InlineHooksMixin, sessions.SessionMiddleware):
+    """The session store is lazy; only a save (modified, or SESSION_SAVE_EVERY_REQUEST) blocks."""
+
+    def response_needs_thread(self, request: HttpRequest, response: HttpResponseBase) -> bool:
+        session = getattr(request, "session", None)
+        return session is not None and (
+            bool(session.modified) or bool(settings.SESSION_SAVE_EVERY_REQUEST)
+        )
+
+
+class MessageMiddleware(InlineHooksMixin, messages.MessageMiddleware):
+    """Storing messages may write the session: only when messages were used or added."""
+
+    def response_needs_thread(self, request: HttpRequest, response: HttpResponseBase) -> bool:
+        storage = getattr(request, "_messages", None)
+        return storage is not None and bool(storage.used or storage.added_new)
+
+
+class CsrfViewMiddleware(InlineHooksMixin, csrf.CsrfViewMiddleware):
+    """Reads a cookie and the (already received) form body; the session only with
+    CSRF_USE_SESSIONS, and then every hook goes to the thread."""
+
+    def __init__(self, get_response: Any) -> None:
+        super().__init__(get_response)
+        if self.async_mode and not settings.CSRF_USE_SESSIONS:
+            # Django adapts a sync process_view with sync_to_async; an async one runs inline.
+            self.process_view = self._aprocess_view  # type: ignore[method-assign,assignment]
+
+    async def _aprocess_view(
+        self,
+        request: HttpRequest,
+        callback: Callable[..., Any],
+        callback_args: Any,
+        callback_kwargs: Any,
+    ) -> HttpResponseBase | None:
+        return csrf.CsrfViewMiddleware.process_view(
+            self, request, callback, callback_args, callback_kwargs
+        )
+
+    def request_needs_thread(self, request: HttpRequest) -> bool:
+        return bool(settings.CSRF_USE_SESSIONS)
+
+    def response_needs_thread(self, request: HttpRequest, response: HttpResponseBase) -> bool:
+        return bool(settings.CSRF_USE_SESSIONS)
+
+
+# The Django class each one stands in for, by the dotted path settings.MIDDLEWARE uses.
+REPLACEMENTS: dict[str, type[InlineHooksMixin]] = {
+    "django.middleware.security.SecurityMiddleware": SecurityMiddleware,
+    "django.middleware.csp.ContentSecurityPolicyMiddleware": ContentSecurityPolicyMiddleware,
+    "django.contrib.sessions.middleware.SessionMiddleware": SessionMiddleware,
+    "django.middleware.locale.LocaleMiddleware": LocaleMiddleware,
+    "django.middleware.common.CommonMiddleware": CommonMiddleware,
+    "django.middleware.csrf.CsrfViewMiddleware": CsrfViewMiddleware,
+    "django.contrib.auth.middleware.AuthenticationMiddleware": AuthenticationMiddleware,
+    "django.contrib.messages.middleware.MessageMiddleware": MessageMiddleware,
+    "django.middleware.clickjacking.XFrameOptionsMiddleware": XFrameOptionsMiddleware,
+}

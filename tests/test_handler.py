@@ -1,0 +1,148 @@
+"""The ASGI handler's fork of Django: pinned to Django's source, and proven to close DB
+connections in the thread that used them while adding no thread to requests that need none."""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import threading
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+from asgiref.sync import ThreadSensitiveContext, sync_to_async
+from django.core import signals
+from django.db import connections
+from django.db.backends.signals import connection_created
+from django.utils.module_loading import import_string
+
+from hello_async.handler import FORKED_SHA256, HelloASGIHandler, context_has_thread
+
+
+@pytest.mark.parametrize("dotted", sorted(FORKED_SHA256))
+def test_forked_django_code_is_unchanged(dotted: str) -> None:
+    module_path, cls_name, method = dotted.rsplit(".", 2)
+    cls = import_string(f"{module_path}.{cls_name}")
+    source = inspect.getsource(getattr(cls, method))
+    assert hashlib.sha256(source.encode()).hexdigest() == FORKED_SHA256[dotted], (
+        f"Django's {dotted} changed: review the fork in hello_async/handler.py, then update "
+        "FORKED_SHA256"
+    )
+
+
+@pytest.mark.asyncio
+async def test_asgiref_makes_the_context_thread_only_on_first_sync_call() -> None:
+    assert not context_has_thread()
+    async with ThreadSensitiveContext():
+        assert not context_has_thread()
+        await sync_to_async(lambda: None)()
+        assert context_has_thread()
+    assert not context_has_thread()
+
+
+@pytest_asyncio.fixture
+async def client(serving: Any) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=HelloASGIHandler())
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
+        yield client
+
+
+@pytest.fixture
+def finished_in() -> Any:
+    threads: list[tuple[int, bool]] = []
+
+    def record(**kwargs: Any) -> None:
+        threads.append((threading.get_ident(), context_has_thread()))
+
+    signals.request_finished.connect(record)
+    yield threads
+    signals.request_finished.disconnect(record)
+
+
+@pytest.mark.asyncio
+async def test_a_request_without_sync_code_finishes_inline(
+    client: httpx.AsyncClient, finished_in: list[tuple[int, bool]]
+) -> None:
+    response = await client.get("/")
+    assert response.text == "Hello, async Django!"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["x-frame-options"] == "DENY"
+    # request_finished (and so close_old_connections) ran on the loop's thread: no thread made.
+    assert finished_in == [(threading.get_ident(), False)]
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_a_request_using_the_database_finishes_in_the_thread_that_used_it(
+    client: httpx.AsyncClient, finished_in: list[tuple[int, bool]]
+) -> None:
+    opened_in: list[int] = []
+
+    def record(connection: Any, **kwargs: Any) -> None:
+        opened_in.append(threading.get_ident())
+
+    connection_created.connect(record)
+    try:
+        response = await client.get("/smoke_runs/")
+    finally:
+        connection_created.disconnect(record)
+    assert response.status_code == 200
+    assert len(finished_in) == 1
+    thread, had_thread = finished_in[0]
+    assert had_thread
+    assert thread in opened_in
+    assert thread != threading.get_ident()
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_the_connection_is_closed_after_the_request(client: httpx.AsyncClient) -> None:
+    if connections["default"].vendor != "postgresql":
+        pytest.skip("SQLite's in-memory test database ignores close(); proven on PostgreSQL")
+    state: list[bool] = []
+
+    def record(**kwargs: Any) -> None:  # connected after Django's close_old_connections
+        state.append(connections["default"].connection is None)
+
+    signals.request_finished.connect(record)
+    try:
+        assert (await client.get("/smoke_runs/")).status_code == 200
+    finally:
+        signals.request_finished.disconnect(record)
+    assert state == [True]
+
+
+@pytest.mark.asyncio
+async def test_append_slash_still_redirects(client: httpx.AsyncClient) -> None:
+    response = await client.get("/async")
+    assert response.status_code == 301
+    assert response.headers["location"] == "/async/"
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_admin_login_with_csrf_and_session(client: httpx.AsyncClient) -> None:
+    from django.contrib.auth.models import User
+
+    await sync_to_async(User.objects.create_superuser)("admin", "a@example.com", "s3cret-pass")
+    page = await client.get("/admin/login/")
+    assert page.status_code == 200
+    assert "content-security-policy" in page.headers
+    token = client.cookies["csrftoken"]
+
+    transport = httpx.ASGITransport(app=HelloASGIHandler())
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as bare:
+        refused = await bare.post("/admin/login/", data={"username": "admin", "password": "x"})
+    assert refused.status_code == 403  # no CSRF cookie nor token
+
+    login = await client.post(
+        "/admin/login/?next=/admin/",
+        data={"username": "admin", "password": "s3cret-pass", "csrfmiddlewaretoken": token},
+    )
+    assert login.status_code == 302
+    assert "sessionid" in client.cookies
+    home = await client.get("/admin/")
+    assert home.status_code == 200
+    assert "Site administration" in home.text
