@@ -126,6 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     upstream_checks = len({s.upstream_concurrency for s in scenarios if s.fan_out})
     total = upstream_checks + sum(len(s.variants) * timing.rounds for s in scenarios)
     results: list[ScenarioResult] = []
+    failed: dict[str, str] = {}
     delay, upstream_url = start_delay_server(
         plan, delay_ms=args.delay_ms, log=out / "logs" / "delay-server.log"
     )
@@ -149,10 +150,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 on_done=lambda step: progress.advance(task),
             )
             for scenario in scenarios:
-                results.append(runner.run(scenario))
-    except (ServerError, LoadError, RuntimeError) as exc:
-        console.print(f"[red]hello-async bench: {exc}[/red]")
-        return 1
+                try:
+                    results.append(runner.run(scenario))
+                except (ServerError, LoadError, RuntimeError) as exc:
+                    # One broken scenario should not throw away the others' measurements.
+                    failed[scenario.name] = str(exc)
+                    console.print(f"[red]hello-async bench: {scenario.name} failed: {exc}[/red]")
     finally:
         delay.stop()
 
@@ -167,6 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         quick=args.quick,
     )
     data = report.results_json(info, results)
+    data["failed"] = failed
     report.write_json(data, out / "results.json")
     if args.json:
         report.write_json(data, args.json)
@@ -174,7 +178,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     console.print(report.table(data))
     console.print(f"results: {out / 'results.json'}" + (f" and {args.json}" if args.json else ""))
     console.print(f"charts:  {', '.join(str(out / s['chart']) for s in data['scenarios'])}")
-    return 0
+    if failed:
+        console.print(f"[red]failed: {', '.join(failed)} (logs in {out / 'logs'})[/red]")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -109,7 +109,10 @@ def wait_http_ready(child: Child, url: str, *, timeout: float = 30.0) -> None:
     with httpx.Client(timeout=2.0, trust_env=False) as client:
         while time.monotonic() < deadline:
             if not child.alive():
-                raise ServerError(f"{child.name} exited at startup:\n{child.output_tail()}")
+                raise ServerError(
+                    f"{child.name} exited at startup (log: {child.log_path}):\n"
+                    f"{child.output_tail(8)}"
+                )
             try:
                 if client.get(url).status_code == 200:
                     return
