@@ -41,12 +41,28 @@ def draw(scenario: dict[str, Any], info: dict[str, Any], path: Path) -> Path:
         else _label(x)
         for x, v in zip(rps, variants, strict=True)
     ]
-    left.bar_label(bars, labels=shares, label_type="center", color="white", fontsize=9)
+    top = max([*rps, *(v["floor_rps"] or 0 for v in variants)]) * 1.18 or 1.0
+    for bar, text in zip(bars, shares, strict=True):
+        # Inside a tall bar (white), above a short one (black), so every figure stays legible.
+        inside = bar.get_height() > 0.2 * top
+        left.annotate(
+            text,
+            (
+                bar.get_x() + bar.get_width() / 2,
+                bar.get_height() / 2 if inside else bar.get_height(),
+            ),
+            textcoords="offset points",
+            xytext=(0, 0 if inside else 14),
+            ha="center",
+            va="center",
+            fontsize=9,
+            color="white" if inside else "black",
+        )
     for x, v in zip(positions, variants, strict=True):
         if v["floor_rps"]:
             left.hlines(v["floor_rps"], x - 0.4, x + 0.4, colors="black", linestyles="dashed")
             left.annotate(
-                f"floor {v['floor_rps']:,.0f}",
+                f"floor {v['floor_rps']:,.0f} (N / latency floor)",
                 (x, v["floor_rps"]),
                 textcoords="offset points",
                 xytext=(0, 3),
@@ -55,7 +71,7 @@ def draw(scenario: dict[str, Any], info: dict[str, Any], path: Path) -> Path:
             )
     left.set_ylabel("requests/s (higher is better)")
     left.set_title(f"throughput at {scenario['concurrency']} concurrent", fontsize=10)
-    left.set_ylim(0, max([*rps, *(v["floor_rps"] or 0 for v in variants)]) * 1.18 or 1)
+    left.set_ylim(0, top)
 
     width = 0.38
     b50 = right.bar([x - width / 2 for x in positions], p50, width, label="p50", color=colors)

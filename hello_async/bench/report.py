@@ -191,6 +191,19 @@ def table(data: dict[str, Any]) -> Table:
                 style="dim",
             )
         value = sc["ratio"]["value"]
-        shown = "—" if value is None else f"{value:.2f}x"
-        out.add_row("", f"[bold]ratio {sc['ratio']['of']} = {shown}[/bold]", end_section=True)
+        shown = "—" if value is None else f"[bold]{value:.2f}x[/bold]"
+        cells = {"rps": "", "p50_ms": "", "p99_ms": ""}
+        cells[sc["ratio"]["metric"]] = shown
+        numerator, denominator = sc["ratio"]["of"].split(" (")[0].split(" / ")
+        out.add_row(
+            "",
+            f"[bold]ratio[/bold] {numerator} / {denominator}",
+            "",
+            "",
+            cells["rps"],
+            "",
+            cells["p50_ms"],
+            cells["p99_ms"],
+            end_section=True,
+        )
     return out
