@@ -22,7 +22,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from django.core.handlers.asgi import ASGIHandler
 
+from hello_async import background, lifespan, upstream
 from tests.faultproxy import FaultProxy, Latency, Pass
 from tests.servers import Process
 
@@ -195,3 +197,57 @@ def test_client_disconnect_mid_fan_out_cancels_the_upstream_calls(
         process.wait_for(r"Background work drained: 0 done, 0 failed, 0 cancelled", timeout=1)
     finally:
         process.terminate()
+
+
+@pytest.mark.asyncio
+async def test_client_disconnect_in_process_leaves_no_task_and_no_connection(
+    slow_proxy: FaultProxy, owner: background.BackgroundWork
+) -> None:
+    """Django's ASGI handler itself, on the test's loop: the tasks are counted too."""
+    previous = upstream.set_upstream(upstream.Upstream(base_url=slow_proxy.url, timeout=60))
+    await lifespan.astartup()
+    try:
+        application = ASGIHandler()
+        tasks_before = asyncio.all_tasks()
+        gone = asyncio.Event()
+        sent: list[dict[str, object]] = []
+        request: list[dict[str, object]] = [{"type": "http.request", "body": b""}]
+
+        async def receive() -> dict[str, object]:
+            if request:
+                return request.pop()
+            await gone.wait()  # the client is still there until the test says otherwise
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict[str, object]) -> None:
+            sent.append(message)
+
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "GET",
+            "scheme": "http",
+            "path": "/smoke_some_meats/",
+            "raw_path": b"/smoke_some_meats/",
+            "query_string": b"",
+            "root_path": "",
+            "headers": [(b"host", b"testserver")],
+            "client": ("127.0.0.1", 50000),
+            "server": ("testserver", 80),
+        }
+        handling = asyncio.create_task(application(scope, receive, send))
+        await asyncio.to_thread(slow_proxy.wait_until, lambda now: now.requests == 2)
+        gone.set()
+        await asyncio.wait_for(handling, timeout=10)
+
+        assert sent == []  # no response: the view was cancelled, not answered
+        assert asyncio.all_tasks() == tasks_before
+        after = await asyncio.to_thread(
+            slow_proxy.wait_until, lambda now: now.abandoned == 2 and now.upstream_open == 0
+        )
+        assert after.client_open == 0
+        assert owner.counts().pending == 0
+    finally:
+        await lifespan.ashutdown()
+        upstream.set_upstream(previous)
