@@ -4,8 +4,11 @@
 
 ``serve`` (the default command) starts a local httpbin as the upstream unless ``UPSTREAM_URL``
 is set, applies migrations to the database (SQLite by default), prints the URL of each view and
-serves ``hello_async.asgi:application`` with Uvicorn. Ctrl-C or SIGTERM stops the server (its
-lifespan drains background work first), then the local httpbin.
+serves ``hello_async.asgi:application`` with Uvicorn, with one task worker process beside it
+(``HELLO_ASYNC_SERVE_TASK_WORKERS``). Ctrl-C or SIGTERM stops the server (its lifespan drains
+background work first), then the task worker (it finishes its task), then the local httpbin.
+
+    hello-async worker [--processes N]      task workers alone (see hello_async.worker)
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import argparse
 import importlib
 import os
 import signal
+import subprocess
 import sys
 from types import FrameType
 
@@ -25,6 +29,7 @@ VIEWS = [
     ("/smoke_some_meats/", "two gathered waits: ~2 s, not 3"),
     ("/burn_some_meats/", "blocks the event loop for 5 s: every request waits"),
     ("/smoke_runs/", "GET lists runs, POST smokes and records one (async ORM)"),
+    ("/smoke_orders/", "POST queues a smoke order (a Django task); GET lists them"),
     ("/admin/", "Django admin (manage.py createsuperuser first)"),
 ]
 
@@ -32,6 +37,7 @@ VIEWS = [
 # Commands with a module of their own: ``main(argv) -> int`` there gets the remaining arguments.
 COMMAND_MODULES = {
     "bench": ("hello_async.bench.cli", "measure the article's claims side by side"),
+    "worker": ("hello_async.worker", "run task workers on the database queue"),
 }
 
 
@@ -89,6 +95,7 @@ def serve(*, host: str, port: int, reload: bool, workers: int) -> int:
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hello_async.settings")
     local: LocalUpstream | None = None
+    task_workers: list[subprocess.Popen[bytes]] = []
     previous_term = signal.signal(signal.SIGTERM, _raise_stop)
     try:
         if not os.environ.get("UPSTREAM_URL", "").strip():
@@ -104,6 +111,7 @@ def serve(*, host: str, port: int, reload: bool, workers: int) -> int:
             print(f"hello-async: {error}", file=sys.stderr)
             return 2
         _print_banner(host, port, os.environ["UPSTREAM_URL"], local is not None)
+        task_workers = _start_task_workers()
         uvicorn.run(
             "hello_async.asgi:application",
             host=host,
@@ -118,6 +126,7 @@ def serve(*, host: str, port: int, reload: bool, workers: int) -> int:
         return 0
     finally:
         signal.signal(signal.SIGTERM, previous_term)
+        _stop_task_workers(task_workers)
         if local is not None:
             local.stop()
             os.environ.pop("UPSTREAM_URL", None)
@@ -138,6 +147,30 @@ def _setup_django() -> str | None:
     except DatabaseError as exc:
         return f"database error while migrating: {exc}"
     return None
+
+
+def _start_task_workers() -> list[subprocess.Popen[bytes]]:
+    """HELLO_ASYNC_SERVE_TASK_WORKERS task workers beside the web server, whatever --workers is."""
+    from django.conf import settings
+
+    argv = [sys.executable, "-m", "hello_async.cli", "worker"]
+    # A session of its own: Ctrl-C reaches only us, and we stop the worker once, gracefully.
+    count = settings.HELLO_ASYNC_SERVE_TASK_WORKERS
+    return [subprocess.Popen(argv, start_new_session=True) for _ in range(count)]
+
+
+def _stop_task_workers(workers: list[subprocess.Popen[bytes]]) -> None:
+    from django.conf import settings
+
+    for worker in workers:
+        if worker.poll() is None:
+            worker.send_signal(signal.SIGTERM)
+    for worker in workers:
+        try:
+            worker.wait(timeout=settings.HELLO_ASYNC_TASK_SHUTDOWN_GRACE + 5)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
 
 
 def _grace_seconds() -> int:

@@ -2,6 +2,7 @@
 
     HelloAsyncError                     (500, never raised as such)
     ├── BadRequest                      400  input that fails validation
+    ├── NotFound                        404  no such thing (e.g. an unknown smoke order id)
     └── UpstreamError                   502  the upstream could not give a usable answer
         ├── UpstreamUnavailable         502  refused, reset, closed early, protocol error
         ├── UpstreamBadStatus           502  it answered, with a 4xx or 5xx status
@@ -24,6 +25,10 @@ class HelloAsyncError(Exception):
 
 class BadRequest(HelloAsyncError):
     status_code = 400
+
+
+class NotFound(HelloAsyncError):
+    status_code = 404
 
 
 class UpstreamError(HelloAsyncError):

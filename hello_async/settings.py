@@ -115,6 +115,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "servestatic",
     "django.contrib.staticfiles",
+    "django_tasks_db",
     "hello_async.apps.HelloAsyncConfig",
 ]
 
@@ -221,6 +222,20 @@ HELLO_ASYNC_MAX_BODY_BYTES = env_int("HELLO_ASYNC_MAX_BODY_BYTES", 1_048_576, mi
 HELLO_ASYNC_LOOP_STALL_MS = env_float("HELLO_ASYNC_LOOP_STALL_MS", 100.0)
 # Deadline of each /readyz check (upstream GET, database SELECT 1), in seconds.
 HELLO_ASYNC_READY_TIMEOUT = env_float("HELLO_ASYNC_READY_TIMEOUT", 2.0, minimum=0.001)
+
+# --- Task queue: Django Tasks on the database (django-tasks-db), see hello_async/worker.py ------
+
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+# A RUNNING task whose worker sent no heartbeat for this long (s) goes back to READY (or FAILED).
+HELLO_ASYNC_TASK_LEASE = env_float("HELLO_ASYNC_TASK_LEASE", 30.0, minimum=0.1)
+# Runs of one task a lost worker may cost before the task is FAILED instead of retried.
+HELLO_ASYNC_TASK_MAX_ATTEMPTS = env_int("HELLO_ASYNC_TASK_MAX_ATTEMPTS", 3, minimum=1)
+# How long an idle worker waits before looking for a READY task again, in seconds.
+HELLO_ASYNC_TASK_POLL_INTERVAL = env_float("HELLO_ASYNC_TASK_POLL_INTERVAL", 1.0, minimum=0.01)
+# After SIGTERM, how long a worker lets its current task run before giving it back (READY).
+HELLO_ASYNC_TASK_SHUTDOWN_GRACE = env_float("HELLO_ASYNC_TASK_SHUTDOWN_GRACE", 30.0, minimum=0.1)
+# Task worker processes ``hello-async`` (serve) runs beside the web server; 0: none.
+HELLO_ASYNC_SERVE_TASK_WORKERS = env_int("HELLO_ASYNC_SERVE_TASK_WORKERS", 1)
 
 # --- Logging: the article's console lines, at INFO ---------------------------------------------
 

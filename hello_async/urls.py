@@ -14,6 +14,7 @@ urlpatterns = [
     path("smoke_some_meats/", views.smoke_some_meats, name="smoke_some_meats"),
     path("burn_some_meats/", views.burn_some_meats, name="burn_some_meats"),
     path("smoke_runs/", views.smoke_runs_view, name="smoke_runs"),
+    path("smoke_orders/", include("hello_async.orders_views")),  # Django tasks, durable
     path("compare/", include(compare)),
     path("", include(health)),  # /healthz, /readyz, /metrics
     path("lab/", include("hello_async.lab.views")),

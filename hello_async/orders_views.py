@@ -1,0 +1,82 @@
+"""Views of /smoke_orders/: queue an order (202), then follow it through its states."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.tasks import TaskResultStatus
+from django.urls import path, reverse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods, require_safe
+
+from hello_async import smoke_orders
+from hello_async.errors import BadRequest
+from hello_async.smoke_orders import SmokeOrder
+from hello_async.views import parse_limit
+
+app_name = "smoke_orders"
+
+
+@csrf_exempt  # a JSON endpoint without cookie auth; its only effect is a queued order
+@require_http_methods(["GET", "HEAD", "POST"])
+async def orders_view(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        body = parse_json_object(request.body)
+        order = await smoke_orders.smoke_order_aenqueue(
+            meats=body.get("meats"), flavor=body.get("flavor")
+        )
+        status_url = reverse("smoke_orders:detail", kwargs={"id": order.id})
+        response = JsonResponse(
+            {"id": order.id, "status": order.status, "status_url": status_url}, status=202
+        )
+        response["Location"] = status_url
+        return response
+    orders = await smoke_orders.smoke_order_alist(limit=parse_limit(request.GET.get("limit")))
+    return JsonResponse({"orders": [order_json(order) for order in orders]})
+
+
+@require_safe
+async def order_view(request: HttpRequest, id: str) -> HttpResponse:
+    return JsonResponse(order_json(await smoke_orders.smoke_order_aget(id=id)))
+
+
+def parse_json_object(raw: bytes) -> dict[str, Any]:
+    try:
+        body = json.loads(raw or b"null")
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("the body must be JSON") from None
+    if not isinstance(body, dict):
+        raise BadRequest('the body must be a JSON object: {"meats": ..., "flavor": ...}')
+    return body
+
+
+def order_json(order: SmokeOrder) -> dict[str, object]:
+    def when(moment: Any) -> str | None:
+        return moment.isoformat() if moment else None
+
+    error = None
+    if order.status == TaskResultStatus.FAILED and order.errors:
+        last = order.errors[-1]
+        lines = last.traceback.strip().splitlines()
+        error = {"exception": last.exception_class_path, "message": lines[-1] if lines else ""}
+    return {
+        "id": order.id,
+        "status": order.status,
+        "meats": order.kwargs.get("meats"),
+        "flavor": order.kwargs.get("flavor"),
+        "enqueued_at": when(order.enqueued_at),
+        "started_at": when(order.started_at),
+        "finished_at": when(order.finished_at),
+        "attempts": order.attempts,
+        "result": order.return_value if order.status == TaskResultStatus.SUCCESSFUL else None,
+        "error": error,
+        "status_url": reverse("smoke_orders:detail", kwargs={"id": order.id}),
+    }
+
+
+urlpatterns = [
+    path("", orders_view, name="list"),
+    path("<str:id>/", order_view, name="detail"),
+]

@@ -1,0 +1,65 @@
+"""Smoke orders: the durable counterpart of /async/, as Django tasks on the database queue.
+
+An order is a row in django-tasks-db's queue table; a task worker (hello_async.worker) runs it.
+Orders are validated here, before anything is queued:
+
+* ``meats``: a list of distinct smokables from ``kitchen.SMOKABLES``, or a count from 1 to
+  ``len(SMOKABLES)`` meaning the first that many.
+* ``flavor``: one of ``kitchen.FLAVORS``.
+
+Enqueueing writes nothing else, so the order is queued at once. Where a request writes first
+and then queues work about that write, queue it in ``transaction.on_commit`` instead, so a
+worker never sees a task for a write that rolled back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.tasks import TaskResult
+from django.tasks.exceptions import TaskResultDoesNotExist, TaskResultMismatch
+from django_tasks_db.models import DBTaskResult
+
+from hello_async import kitchen
+from hello_async.errors import BadRequest, NotFound
+from hello_async.tasks import smoke_order
+
+MAX_MEATS = len(kitchen.SMOKABLES)
+
+SmokeOrder = TaskResult[Any, Any]
+
+
+def smoke_order_validate(*, meats: object, flavor: object) -> tuple[list[str], str]:
+    """The order's meats as a list and its flavor; BadRequest naming what is wrong."""
+    if isinstance(meats, bool) or not isinstance(meats, int | list):
+        raise BadRequest(f"meats must be a list of smokables or a count from 1 to {MAX_MEATS}")
+    if isinstance(meats, int):
+        if not 1 <= meats <= MAX_MEATS:
+            raise BadRequest(f"meats must be a count from 1 to {MAX_MEATS}")
+        meats = kitchen.SMOKABLES[:meats]
+    unknown = [meat for meat in meats if meat not in kitchen.SMOKABLES]
+    if not meats or unknown:
+        raise BadRequest(f"meats must be some of: {', '.join(kitchen.SMOKABLES)}")
+    if len(set(meats)) != len(meats):
+        raise BadRequest("meats must not repeat")
+    if flavor not in kitchen.FLAVORS:
+        raise BadRequest(f"flavor must be one of: {', '.join(kitchen.FLAVORS)}")
+    return list(meats), str(flavor)
+
+
+async def smoke_order_aenqueue(*, meats: object, flavor: object) -> SmokeOrder:
+    valid_meats, valid_flavor = smoke_order_validate(meats=meats, flavor=flavor)
+    return await smoke_order.aenqueue(meats=valid_meats, flavor=valid_flavor)
+
+
+async def smoke_order_aget(*, id: str) -> SmokeOrder:
+    try:
+        return await smoke_order.aget_result(id)
+    except (TaskResultDoesNotExist, TaskResultMismatch):
+        raise NotFound(f"no smoke order {id}") from None
+
+
+async def smoke_order_alist(*, limit: int) -> list[SmokeOrder]:
+    """The newest orders first, in whatever state they are."""
+    rows = DBTaskResult.objects.filter(task_path=smoke_order.module_path).order_by("-enqueued_at")
+    return [row.task_result async for row in rows[:limit]]
