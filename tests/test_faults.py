@@ -33,6 +33,7 @@ from tests.servers import Process
 DEADLINE = 1.0  # UPSTREAM_TIMEOUT for these tests
 SLACK = 0.5  # the bound: deadline + 0.5 s
 RECOVERY = 1.0  # requests succeed within 1 s of the fault clearing
+POOL = 4  # UPSTREAM_MAX_CONNECTIONS of the server under test
 
 FAULTS: dict[str, tuple[Mode, int, str]] = {
     # name: (mode, status, start of the body)
@@ -72,6 +73,8 @@ def server(proxy: FaultProxy, tmp_path_factory: pytest.TempPathFactory) -> Itera
         env={
             "UPSTREAM_URL": proxy.url,
             "UPSTREAM_TIMEOUT": str(DEADLINE),
+            # A small pool, so that a connection leaked by a fault would soon exhaust it.
+            "UPSTREAM_MAX_CONNECTIONS": str(POOL),
             "HELLO_ASYNC_TIME_SCALE": "0",
             "DATABASE_URL": f"sqlite:///{database}",
         },
@@ -109,8 +112,45 @@ def test_fault_gives_502_or_504_within_the_deadline_then_recovers(
             proxy.set(Pass())
         cleared = time.monotonic()
         response = client.request(method, path)
+        recovered = time.monotonic() - cleared
+        print(f"FIGURE {fault} {path} {status} {elapsed:.3f} {recovered:.3f}")
         assert response.text.startswith(ok_body), response.text
-        assert time.monotonic() - cleared <= RECOVERY
+        assert recovered <= RECOVERY
+
+
+@pytest.mark.server
+@pytest.mark.asyncio
+@pytest.mark.parametrize("fault", ["latency", "drip", "blackhole"])
+async def test_fault_on_more_calls_than_the_pool_holds_does_not_exhaust_it(
+    server: str, proxy: FaultProxy, fault: str
+) -> None:
+    mode, status, _ = FAULTS[fault]
+    requests = 3 * POOL  # gathered: two upstream calls each, six times the pool
+    limits = httpx.Limits(max_connections=requests)
+    async with httpx.AsyncClient(base_url=server, timeout=30, limits=limits) as client:
+
+        async def timed_get() -> tuple[int, float]:
+            started = time.monotonic()
+            response = await client.get("/compare/gathered/")
+            return response.status_code, time.monotonic() - started
+
+        before = proxy.counts()
+        proxy.set(mode)
+        try:
+            answers = await asyncio.gather(*(timed_get() for _ in range(requests)))
+        finally:
+            proxy.set(Pass())
+        cleared = time.monotonic()
+        recovered = await asyncio.gather(*(timed_get() for _ in range(requests)))
+        recovery = time.monotonic() - cleared
+    # Calls queued for a connection count against the same deadline.
+    assert [code for code, _ in answers] == [status] * requests
+    assert max(elapsed for _, elapsed in answers) <= DEADLINE + SLACK
+    assert [code for code, _ in recovered] == [200] * requests
+    assert recovery <= RECOVERY
+    await asyncio.to_thread(
+        proxy.wait_until, lambda now: now.client_open <= max(before.client_open, POOL)
+    )
 
 
 # --- in process: the serving loop's tasks and the background owner ----------------------------
