@@ -176,6 +176,39 @@ async def test_run_while_one_is_running_gets_409_and_status_shows_progress() -> 
 
 
 @pytest.mark.asyncio
+async def test_a_cancelled_run_frees_the_lab_and_cancels_its_requests() -> None:
+    """A client that goes away cancels the view, and so the run: nothing stays held."""
+    arrived = asyncio.Event()
+    cancelled: list[str] = []
+    hang = True
+
+    async def handle(request: httpx.Request) -> httpx.Response:
+        if not hang:
+            return httpx.Response(200)
+        arrived.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.append(request.url.path)
+            raise
+        raise AssertionError("unreachable")
+
+    lab = Lab(transport=lambda limits: httpx.MockTransport(handle))
+    run = asyncio.create_task(
+        lab.arun(preset=PRESETS["sync_vs_async"], concurrency=3, target=TARGET)
+    )
+    await arrived.wait()
+    run.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await run
+    assert cancelled == ["/compare/sync_call/"] * 3
+    assert lab.status() == {"running": False}
+    hang = False
+    again = await lab.arun(preset=PRESETS["sync_vs_async"], concurrency=1, target=TARGET)
+    assert not again.partial
+
+
+@pytest.mark.asyncio
 async def test_run_rejects_a_concurrency_the_views_should_have_refused() -> None:
     lab = Lab(transport=lambda limits: httpx.MockTransport(lambda r: httpx.Response(200)))
     with pytest.raises(ValueError):

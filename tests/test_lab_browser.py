@@ -81,6 +81,8 @@ def page(browser: Browser) -> Iterator[Page]:
 def test_sync_vs_async_at_20_draws_40_bars_and_async_ends_sooner(
     lab_server: str, page: Page, tmp_path: Path
 ) -> None:
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
     page.goto(f"{lab_server}/lab/")
     page.locator("label.preset", has=page.locator("input[value=sync_vs_async]")).click()
     page.fill("#concurrency", "20")
@@ -92,6 +94,9 @@ def test_sync_vs_async_at_20_draws_40_bars_and_async_ends_sooner(
     assert page.locator('rect.bar[data-side="a"]').count() == 20
     assert page.locator('rect.bar[data-side="b"]').count() == 20
     assert page.locator("rect.bar.error, rect.bar.unfinished").count() == 0
+    # The page polled the progress while the run was going (side A alone waits 300 ms).
+    assert f"{lab_server}/lab/status/" in requested
+    assert page.locator("#progress").is_hidden()
     span_a = float(page.get_attribute("#result", "data-span-a") or "nan")
     span_b = float(page.get_attribute("#result", "data-span-b") or "nan")
     # The sync side waits 300 ms of upstream work per request; the async side answers at once.
