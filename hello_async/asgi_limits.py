@@ -1,4 +1,4 @@
-"""A request-body size limit enforced before Django reads the body.
+"""Limits on a request's shape, enforced before Django reads it: body size, query-string text.
 
 Django's ASGIHandler reads the *whole* body into a spooled temporary file (memory, then disk)
 before any middleware or view runs, so ``DATA_UPLOAD_MAX_MEMORY_SIZE`` only bites after the
@@ -11,6 +11,9 @@ bytes have been received and stored. This wrapper sits between Uvicorn and Djang
   The message that crosses the limit is *not* passed on: Django is told the client
   disconnected instead, so it drops what it spooled and returns without running a view (no
   partial body reaches a view), and the wrapper then answers 413 itself.
+
+A query string that is not UTF-8 (raw bytes such as ``?\x80``, which Uvicorn passes on) makes
+Django's request constructor fail with a bare, empty 400; here it gets a 400 that says why.
 """
 
 from __future__ import annotations
@@ -38,6 +41,9 @@ class BodyLimitMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if not _is_utf8(scope.get("query_string", b"")):
+            await _send_text(send, 400, "The query string is not valid UTF-8.")
             return
         limit = self.max_bytes
         declared = _content_length(scope)
@@ -87,6 +93,14 @@ def _content_length(scope: Scope) -> int | None:
     if len(set(values)) != 1 or not values[0].strip().isdigit():
         return -1
     return int(values[0])
+
+
+def _is_utf8(raw: bytes) -> bool:
+    try:
+        raw.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _too_large(limit: int) -> str:

@@ -133,3 +133,22 @@ async def test_project_rejects_a_large_streamed_body_before_any_view(settings) -
     assert small.status_code in {403, 405}  # Django ran: CSRF or the view's method check
     assert large.status_code == 413  # Django's middleware and the view never ran
     assert large.text == "Request body too large: the limit is 1000 bytes.\n"
+
+
+@pytest.mark.asyncio
+async def test_query_string_that_is_not_utf8_gets_400_saying_so() -> None:
+    """Django's own answer is a 400 with an empty body (found by tests/test_bad_input.py)."""
+    inner = Recorder()
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "GET", "path": "/", "query_string": b"a=\x80", "headers": []}
+    await BodyLimitMiddleware(inner, max_bytes=100)(scope, receive, send)
+    assert sent[0]["status"] == 400
+    assert sent[1]["body"] == b"The query string is not valid UTF-8.\n"
+    assert inner.calls == 0
