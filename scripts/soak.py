@@ -37,7 +37,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PATH = "/smoke_some_meats/"
-MAX_IN_FLIGHT = 1000
+MAX_IN_FLIGHT = 200  # the load generator's connections: beyond them, requests go out late
 UPSTREAM_DELAY = 0.1
 SETTLE_TIMEOUT = 30.0
 
@@ -186,6 +186,7 @@ async def idle(pid: int) -> Sample:
 @dataclass
 class Tally:
     ok: int = 0
+    late: int = 0  # requests sent late: MAX_IN_FLIGHT were unanswered
     errors: dict[str, int] = field(default_factory=dict)
     latencies: list[float] = field(default_factory=list)
 
@@ -241,25 +242,29 @@ async def closed_loop(url: str, *, concurrency: int, seconds: float) -> float:
 
 
 async def open_loop(url: str, *, rate: float, seconds: float, tally: Tally) -> None:
-    """``rate`` requests/s for ``seconds``, sent on schedule whatever the answers take."""
+    """``rate`` requests/s for ``seconds``, sent on schedule while fewer than MAX_IN_FLIGHT are
+    unanswered; past that, each waits for an answer and goes out late (counted). A server that
+    falls behind (a noisy neighbour on a shared machine) then gets less than the rate, not an
+    ever-growing queue that would measure the load generator instead of the server."""
     import aiohttp
 
     connector = aiohttp.TCPConnector(limit=MAX_IN_FLIGHT)
     timeout = aiohttp.ClientTimeout(total=30)
     in_flight: set[asyncio.Task[None]] = set()
+    slots = asyncio.Semaphore(MAX_IN_FLIGHT)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         started_at = time.monotonic()
         sent = 0
         while (now := time.monotonic()) < started_at + seconds:
-            due = int((now - started_at) * rate) - sent
-            for _ in range(due):
+            for _ in range(int((now - started_at) * rate) - sent):
                 sent += 1
-                if len(in_flight) >= MAX_IN_FLIGHT:
-                    tally.error("not sent: too many in flight")
-                    continue
+                if slots.locked():
+                    tally.late += 1
+                await slots.acquire()
                 task = asyncio.create_task(_one(session, url, tally))
                 in_flight.add(task)
                 task.add_done_callback(in_flight.discard)
+                task.add_done_callback(lambda _: slots.release())
             await asyncio.sleep(0.005)
         if in_flight:
             await asyncio.wait(set(in_flight))
@@ -307,7 +312,8 @@ class Report:
         return "\n".join(
             [
                 f"capacity (closed loop, c=100): {self.capacity:.0f} req/s on {PATH}",
-                f"offered: {self.rate:.0f} req/s for {self.duration:.0f} s; answered 200: {t.ok};"
+                f"offered: {self.rate:.0f} req/s for {self.duration:.0f} s; answered 200: {t.ok}"
+                f" ({t.ok / self.duration:.0f} req/s); sent late: {t.late};"
                 f" errors: {t.error_count} {t.errors or ''}".rstrip(),
                 f"latency: p50 {t.percentile(0.5) * 1000:.0f} ms,"
                 f" p99 {t.percentile(0.99) * 1000:.0f} ms"
@@ -332,8 +338,19 @@ async def soak(url: str, pid: int, args: argparse.Namespace) -> Report:
     report.baseline = await idle(pid)
 
     async def sampler() -> None:
+        answered = 0
         while True:
-            report.samples.append(sample(pid))
+            now = sample(pid)
+            report.samples.append(now)
+            if len(report.samples) % 30 == 0:  # progress, for reading a run that went wrong
+                done = report.tally.ok + report.tally.error_count
+                print(
+                    f"  {len(report.samples):4d} s: {(done - answered) / 30:4.0f} req/s answered,"
+                    f" RSS {now.rss_kib / 1024:.1f} MiB, threads {now.threads}, fds {now.fds},"
+                    f" late {report.tally.late}, errors {report.tally.error_count}",
+                    flush=True,
+                )
+                answered = done
             await asyncio.sleep(1)
 
     sampling = asyncio.create_task(sampler())
