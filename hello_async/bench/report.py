@@ -165,7 +165,7 @@ def table(data: dict[str, Any]) -> Table:
                 v["label"],
                 v["server"],
                 str(sc["concurrency"]),
-                _num(v["rps"]),
+                _num(v["rps"]) if v["requests"] else "[red]0: none answered[/red]",
                 _pct(v["fraction_of_floor"]),
                 _num(v["p50_ms"], 1),
                 _num(v["p99_ms"], 1),
