@@ -142,6 +142,7 @@ def _setup_django() -> str | None:
     try:
         django.setup()
         call_command("migrate", interactive=False, verbosity=0)
+        _release_connections()
     except ImproperlyConfigured as exc:
         return f"configuration error: {exc}"
     except DatabaseError as exc:
@@ -171,6 +172,16 @@ def _stop_task_workers(workers: list[subprocess.Popen[bytes]]) -> None:
         except subprocess.TimeoutExpired:
             worker.kill()
             worker.wait()
+
+
+def _release_connections() -> None:
+    """This process serves nothing itself: hand back migrate's connection, pool and all."""
+    from django.db import connections
+
+    for conn in connections.all(initialized_only=True):
+        conn.close()
+        if hasattr(conn, "close_pool"):  # PostgreSQL with a pool: its idle connections too
+            conn.close_pool()
 
 
 def _grace_seconds() -> int:

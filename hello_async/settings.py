@@ -167,6 +167,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         "min_size": env_int("DATABASE_POOL_MIN", 1, minimum=0),
         "max_size": env_int("DATABASE_POOL_MAX", 10, minimum=1),
         "timeout": env_float("DATABASE_POOL_TIMEOUT", 10.0),
+        # Idle connections above min_size are closed after this long (s), one per period.
+        "max_idle": env_float("DATABASE_POOL_MAX_IDLE", 600.0, minimum=1.0),
     }
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Wait for a writer instead of failing at once under concurrent requests.
