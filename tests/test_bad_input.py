@@ -23,7 +23,6 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
-from django.urls import URLPattern, URLResolver, get_resolver
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -32,21 +31,10 @@ from hello_async.asgi import application
 from hello_async.lab import runner
 from hello_async.lab.presets import PRESETS
 from tests.conftest import FakeUpstream
+from tests.endpoints import endpoints
 
 EXAMPLES = 50
 LONG_EXAMPLES = 10_000
-
-
-def endpoints() -> list[str]:
-    def walk(patterns: list[URLPattern | URLResolver], prefix: str) -> Iterator[str]:
-        for pattern in patterns:
-            route = prefix + str(pattern.pattern)
-            if isinstance(pattern, URLResolver):
-                yield from walk(pattern.url_patterns, route)
-            elif "<" not in route and "(" not in route:
-                yield "/" + route
-
-    return [path for path in walk(get_resolver().url_patterns, "") if not path.startswith("/admin")]
 
 
 ENDPOINTS = endpoints()
