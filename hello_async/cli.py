@@ -154,7 +154,7 @@ def _start_task_workers() -> list[subprocess.Popen[bytes]]:
     """HELLO_ASYNC_SERVE_TASK_WORKERS task workers beside the web server, whatever --workers is."""
     from django.conf import settings
 
-    argv = [sys.executable, "-m", "hello_async.cli", "worker"]
+    argv = [sys.executable, "-m", "hello_async.cli", "worker", "--parent", str(os.getpid())]
     # A session of its own: Ctrl-C reaches only us, and we stop the worker once, gracefully.
     count = settings.HELLO_ASYNC_SERVE_TASK_WORKERS
     return [subprocess.Popen(argv, start_new_session=True) for _ in range(count)]

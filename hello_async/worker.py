@@ -418,6 +418,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--processes", type=int, default=1, help="worker processes (default: %(default)s)"
     )
     parser.add_argument("--queue", default="default", help="queue name (default: %(default)s)")
+    parser.add_argument(
+        "--parent", type=int, default=0, help="stop (gracefully) when this process is gone"
+    )
     return parser
 
 
@@ -428,16 +431,18 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.processes > 1:
         return supervise(args.processes, queue=args.queue)
-    return run_worker(queue=args.queue)
+    return run_worker(queue=args.queue, parent=args.parent)
 
 
-def run_worker(*, queue: str = "default") -> int:
+def run_worker(*, queue: str = "default", parent: int = 0) -> int:
     import django
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hello_async.settings")
     django.setup()
     worker = Worker(WorkerConfig.from_settings(), queue_name=queue)
     worker.install_signals()
+    if parent:
+        threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
     logger.info(
         "Task worker %s ready (queue %s, lease %g s, max attempts %d)",
         worker.worker_id,
@@ -454,6 +459,14 @@ def run_worker(*, queue: str = "default") -> int:
         os._exit(1)
     logger.info("Task worker %s stopped after %d tasks", worker.worker_id, worker.tasks_run)
     return 0
+
+
+def _watch_parent(parent: int) -> None:
+    """A SIGKILLed parent (``hello-async`` serve) leaves no orphan: stop as on SIGTERM."""
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    logger.warning("Parent process %d is gone: stopping", parent)
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def supervise(processes: int, *, queue: str) -> int:

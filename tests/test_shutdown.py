@@ -45,22 +45,30 @@ def serve(tmp_path: Path, *, port: int = 0, **env: str) -> tuple[Process, str]:
             "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
             "HELLO_ASYNC_SHUTDOWN_GRACE": f"{GRACE:g}",
             "HELLO_ASYNC_TIME_SCALE": f"{SCALE:g}",
+            # The local httpbin is the one child here; the task worker's exits are tested in
+            # tests/test_worker_process.py.
+            "HELLO_ASYNC_SERVE_TASK_WORKERS": "0",
             **env,
         },
     )
     return process, process.wait_for(r"Uvicorn running on (http://\S+)").group(1)
 
 
-def children(pid: int) -> list[int]:
+def local_upstream_children(pid: int) -> list[int]:
+    """The local httpbin processes whose parent is ``pid`` (serve also starts task workers)."""
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
                 stat = (entry / "stat").read_text()
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue  # gone meanwhile
             # "pid (comm) state ppid ...": comm may hold spaces, so split after the last ")".
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            if (
+                int(stat.rsplit(")", 1)[1].split()[1]) == pid
+                and b"hello_async.local_upstream" in argv
+            ):
                 found.append(int(entry.name))
     return found
 
@@ -93,8 +101,8 @@ def test_sigterm_under_load_completes_requests_drains_work_and_exits_in_time(
 ) -> None:
     process, url = serve(tmp_path)
     try:
-        upstream_children = children(process.popen.pid)
-        assert len(upstream_children) == 1, upstream_children  # the local httpbin
+        upstream_children = local_upstream_children(process.popen.pid)
+        assert len(upstream_children) == 1, upstream_children
         finished: list[float] = []
         statuses: list[int | str] = []
 
@@ -144,7 +152,7 @@ def test_after_sigkill_the_local_upstream_exits_and_a_restart_starts_clean(
     process, url = serve(tmp_path)
     try:
         port = int(url.rsplit(":", 1)[1])
-        upstream_children = children(process.popen.pid)
+        upstream_children = local_upstream_children(process.popen.pid)
         assert len(upstream_children) == 1, upstream_children
         assert httpx.get(url + "/async/", timeout=10).status_code == 200  # work to lose
         process.popen.kill()

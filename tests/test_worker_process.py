@@ -178,3 +178,30 @@ def test_serve_runs_a_task_worker_beside_the_server(site: Site, tmp_path: Path) 
     finally:
         assert server.terminate() == 0
     assert "Task worker" in server.output() and "stopped after 1 tasks" in server.output()
+
+
+def test_serve_sigkilled_leaves_no_orphan_task_worker(tmp_path: Path) -> None:
+    env = {
+        **{k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"},
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        "UPSTREAM_URL": "http://127.0.0.1:9",
+    }
+    server = Process([sys.executable, "-m", "hello_async.cli", "--port", "0"], env=env)
+    try:
+        worker_pid = int(server.wait_for(r"Task worker \S+-(\d+)-\w+ ready").group(1))
+        server.popen.kill()
+        server.popen.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while os.path.exists(f"/proc/{worker_pid}") and _alive(worker_pid):
+            assert time.monotonic() < deadline, "the task worker outlived its server"
+            time.sleep(0.1)
+    finally:
+        server.terminate()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
