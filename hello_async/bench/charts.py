@@ -58,17 +58,30 @@ def draw(scenario: dict[str, Any], info: dict[str, Any], path: Path) -> Path:
             fontsize=9,
             color="white" if inside else "black",
         )
-    for x, v in zip(positions, variants, strict=True):
-        if v["floor_rps"]:
-            left.hlines(v["floor_rps"], x - 0.4, x + 0.4, colors="black", linestyles="dashed")
-            left.annotate(
-                f"floor {v['floor_rps']:,.0f} (N / latency floor)",
-                (x, v["floor_rps"]),
-                textcoords="offset points",
-                xytext=(0, 3),
-                ha="center",
-                fontsize=7,
-            )
+    floors = {v["floor_rps"] for v in variants if v["floor_rps"]}
+    if len(floors) == 1:  # one floor for all: one line across, labelled once
+        (floor,) = floors
+        left.axhline(floor, color="black", linestyle="dashed", linewidth=1)
+        left.annotate(
+            f"floor {floor:,.0f} req/s (N / latency floor)",
+            (len(variants) - 0.5, floor),
+            textcoords="offset points",
+            xytext=(0, 3),
+            ha="right",
+            fontsize=8,
+        )
+    else:
+        for x, v in zip(positions, variants, strict=True):
+            if v["floor_rps"]:
+                left.hlines(v["floor_rps"], x - 0.4, x + 0.4, colors="black", linestyles="dashed")
+                left.annotate(
+                    f"floor {v['floor_rps']:,.0f}",
+                    (x, v["floor_rps"]),
+                    textcoords="offset points",
+                    xytext=(0, 3),
+                    ha="center",
+                    fontsize=8,
+                )
     left.set_ylabel("requests/s (higher is better)")
     left.set_title(f"throughput at {scenario['concurrency']} concurrent", fontsize=10)
     left.set_ylim(0, top)

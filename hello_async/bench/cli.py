@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import json
 import os
 import platform
 import resource
@@ -50,6 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--rounds", type=int, help="measured rounds per variant")
     parser.add_argument("--delay-ms", type=float, default=100.0, help="upstream delay (100)")
     parser.add_argument("--block-ms", type=int, default=250, help="blocking call length (250)")
+    parser.add_argument(
+        "--replot",
+        type=Path,
+        metavar="RESULTS_JSON",
+        help="only redraw charts and table from a run",
+    )
     return parser
 
 
@@ -93,6 +100,8 @@ def raise_open_files() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.replot:
+        return replot(args.replot)
     base = QUICK if args.quick else FULL
     timing = Timing(
         warmup=base.warmup if args.warmup is None else args.warmup,
@@ -181,6 +190,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if failed:
         console.print(f"[red]failed: {', '.join(failed)} (logs in {out / 'logs'})[/red]")
     return 1 if failed else 0
+
+
+def replot(results: Path) -> int:
+    data = json.loads(results.read_text())
+    paths = charts.draw_all(data, results.parent)
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=max(console.width, 150))
+    console.print(report.table(data))
+    console.print(f"charts:  {', '.join(str(p) for p in paths)}")
+    return 0
 
 
 if __name__ == "__main__":
