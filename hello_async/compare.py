@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Coroutine
+from typing import Any
 
 import httpx
 from django.http import HttpRequest, HttpResponse
@@ -77,10 +79,23 @@ async def sequential(request: HttpRequest) -> HttpResponse:
     return text(f"sequential: {first.status_code} {second.status_code}")
 
 
+async def agather_both[T](
+    first: Coroutine[Any, Any, T], second: Coroutine[Any, Any, T]
+) -> tuple[T, T]:
+    """``asyncio.gather`` of two calls, as a TaskGroup: when one fails the other is cancelled
+    instead of running on after the response with nobody waiting for it."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            one, two = group.create_task(first), group.create_task(second)
+    except ExceptionGroup as failed:
+        raise failed.exceptions[0]  # noqa: B904 (keeps its own __cause__)
+    return one.result(), two.result()
+
+
 @require_safe
 async def gathered(request: HttpRequest) -> HttpResponse:
     where = upstream_path(request)
-    first, second = await asyncio.gather(upstream.aget(where), upstream.aget(where))
+    first, second = await agather_both(upstream.aget(where), upstream.aget(where))
     return text(f"gathered: {first.status_code} {second.status_code}")
 
 
@@ -104,7 +119,7 @@ async def _aget_with_own_client(where: str) -> int:
 @require_safe
 async def client_per_call(request: HttpRequest) -> HttpResponse:
     where = upstream_path(request)
-    first, second = await asyncio.gather(_aget_with_own_client(where), _aget_with_own_client(where))
+    first, second = await agather_both(_aget_with_own_client(where), _aget_with_own_client(where))
     return text(f"client per call: {first} {second}")
 
 

@@ -224,6 +224,45 @@ def test_proxy_counts_a_request_its_client_abandons(proxy: FaultProxy) -> None:
             httpx.get(proxy.url + "/", timeout=0.2)
     finally:
         proxy.set(Pass())
-    after = proxy.wait_until(lambda now: now.abandoned == before.abandoned + 1)
-    assert after.client_open == before.client_open
+    proxy.wait_until(
+        lambda now: now.abandoned == before.abandoned + 1 and now.client_open == before.client_open
+    )
     assert httpx.get(proxy.url + "/", timeout=5).status_code == 200
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("path", ["/smoke_some_meats/", "/compare/gathered/"])
+async def test_one_failing_call_of_a_fan_out_cancels_the_other(
+    owner: background.BackgroundWork, path: str
+) -> None:
+    """The first upstream call is reset at once, the second never answers: the view answers 502
+    and its second call is cancelled with it, not left running with nobody waiting."""
+    calls: list[httpx.Request] = []
+    hanging = asyncio.Event()
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        if len(calls) == 1:
+            await hanging.wait()  # until the other call has started
+            raise httpx.ReadError("Connection reset by peer", request=request)
+        hanging.set()
+        await asyncio.Event().wait()  # never answers
+        raise AssertionError("unreachable")
+
+    previous = upstream.set_upstream(
+        upstream.Upstream(
+            base_url="http://upstream.test",
+            timeout=60,
+            async_transport=lambda: httpx.MockTransport(handler),
+        )
+    )
+    await lifespan.astartup()
+    try:
+        tasks_before = asyncio.all_tasks()
+        response = await AsyncClient().get(path)
+        assert response.status_code == 502
+        assert len(calls) == 2
+        assert asyncio.all_tasks() == tasks_before
+    finally:
+        await lifespan.ashutdown()
+        upstream.set_upstream(previous)
