@@ -1,0 +1,93 @@
+"""The bench's aggregation into JSON, table and chart, from made-up rounds (no servers)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from hello_async.bench import charts, report
+from hello_async.bench.runner import ScenarioResult, VariantResult
+from hello_async.bench.scenarios import QUICK_SCENARIOS, build
+from hello_async.bench.stats import LoadResult, Round, summarize
+
+
+def _rounds(rps: float, p50: float) -> list[Round]:
+    load = LoadResult(requests=int(rps * 8), errors=0, seconds=8, p50_ms=p50, p99_ms=p50 * 3)
+    return [Round(load, peak_rss_mb=80, peak_threads=6)] * 2
+
+
+def _gather_result() -> ScenarioResult:
+    scenario = next(s for s in build(quick=True, delay_ms=100, block_ms=250) if s.name == "gather")
+    upstream = LoadResult(requests=3000, errors=0, seconds=8, p50_ms=101, p99_ms=110)
+    result = ScenarioResult(scenario, upstream)
+    result.variants.append(VariantResult(scenario.variants[0], summarize(_rounds(80, 220))))
+    result.variants.append(VariantResult(scenario.variants[1], summarize(_rounds(160, 115))))
+    return result
+
+
+def _info() -> report.RunInfo:
+    return report.RunInfo(
+        started="2026-11-25T18:00:00+00:00",
+        command="hello-async bench --quick",
+        machine={"cpus": 2},
+        load_generator="wrk 4.1.0",
+        pinning="server on CPU 0; load generator and upstream on CPU 1",
+        timing={"warmup": 1, "seconds": 8, "rounds": 2},
+        delay_ms=100,
+        quick=True,
+    )
+
+
+def test_quick_scenarios_exist_and_compare_two_or_more_variants() -> None:
+    scenarios = {s.name: s for s in build(quick=True, delay_ms=100, block_ms=250)}
+    for name in QUICK_SCENARIOS:
+        assert len(scenarios[name].variants) >= 2
+        numerator, denominator = scenarios[name].ratio
+        scenarios[name].variant(numerator)
+        scenarios[name].variant(denominator)
+
+
+def test_scenario_json_has_the_ratio_floors_and_upstream_check() -> None:
+    data = report.scenario_json(_gather_result(), delay_ms=100)
+    assert data["ratio"] == {
+        "of": "gathered / sequential (requests/s)",
+        "metric": "rps",
+        "value": pytest.approx(2.0),
+    }
+    sequential, gathered = data["variants"]
+    # Two 100 ms calls in a row: a 200 ms floor, so 20 clients get at most 100 req/s.
+    assert sequential["floor_rps"] == 100
+    assert sequential["fraction_of_floor"] == pytest.approx(0.8)
+    assert gathered["floor_rps"] == 200
+    assert data["upstream"]["concurrency"] == 40
+    assert data["upstream"]["fraction_of_floor"] == pytest.approx(375 / 400, abs=0.001)
+    assert len(sequential["rounds"]) == 2
+
+
+def test_results_json_is_strict_json_without_nan(tmp_path: Path) -> None:
+    scenario = next(
+        s for s in build(quick=True, delay_ms=100, block_ms=250) if s.name == "blocking"
+    )
+    result = ScenarioResult(scenario, None)
+    for variant in scenario.variants:
+        result.variants.append(VariantResult(variant, summarize(_rounds(500, 10))))
+    data = report.results_json(_info(), [result])
+    report.write_json(data, tmp_path / "results.json")
+    loaded = json.loads((tmp_path / "results.json").read_text())
+    assert loaded["scenarios"][0]["variants"][0]["fraction_of_floor"] is None  # no floor
+    assert loaded["scenarios"][0]["upstream"] is None
+
+
+def test_table_and_chart_render(tmp_path: Path) -> None:
+    data = report.results_json(_info(), [_gather_result()])
+    console = Console(width=160, record=True)
+    console.print(report.table(data))
+    text = console.export_text()
+    assert "gathered / sequential" in text
+    assert "2.00x" in text
+    assert "upstream alone" in text
+    (path,) = charts.draw_all(data, tmp_path)
+    assert path.read_bytes().startswith(b"\x89PNG")
