@@ -143,3 +143,12 @@ def test_parse_builtin_reads_the_last_json_line() -> None:
     assert parse_builtin(f"noise\n{line}\n").rps == 10
     with pytest.raises(LoadError):
         parse_builtin("")
+
+
+def test_parse_wrk_with_no_answers_has_no_latency() -> None:
+    output = WRK_OUTPUT.replace("7680 requests", "0 requests").replace("1.20s", "0.00us")
+    result = parse_wrk(output)
+    assert result.requests == 0
+    assert result.rps == 0
+    assert math.isnan(result.p50_ms)
+    assert math.isnan(result.p99_ms)

@@ -37,8 +37,8 @@ def draw(scenario: dict[str, Any], info: dict[str, Any], path: Path) -> Path:
     bars = left.bar(positions, rps, color=colors)
     shares = [
         f"{_label(x)}\n({v['fraction_of_floor'] * 100:.0f}% of floor)"
-        if v["fraction_of_floor"] is not None
-        else _label(x)
+        if v["fraction_of_floor"] is not None and v["requests"]
+        else (_label(x) if v["requests"] else "none answered\nwithin the round")
         for x, v in zip(rps, variants, strict=True)
     ]
     top = max([*rps, *(v["floor_rps"] or 0 for v in variants)]) * 1.18 or 1.0
@@ -97,8 +97,8 @@ def draw(scenario: dict[str, Any], info: dict[str, Any], path: Path) -> Path:
         alpha=0.5,
         hatch="//",
     )
-    right.bar_label(b50, labels=[_label(x, 1) for x in p50], padding=2, fontsize=8)
-    right.bar_label(b99, labels=[_label(x, 1) for x in p99], padding=2, fontsize=8)
+    right.bar_label(b50, labels=[_label(v["p50_ms"], 1) for v in variants], padding=2, fontsize=8)
+    right.bar_label(b99, labels=[_label(v["p99_ms"], 1) for v in variants], padding=2, fontsize=8)
     right.set_ylabel("latency, ms (lower is better)")
     right.set_title("latency: p50 (solid), p99 (hatched)", fontsize=10)
     right.set_ylim(0, max([*p99, *p50, 1.0]) * 1.18)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import re
 import shutil
 import subprocess
@@ -98,11 +99,10 @@ def parse_wrk(output: str) -> LoadResult:
     requests = int(found.group(1))
     seconds = float(found.group(2)) * _UNITS_MS[found.group(3)] / 1000
     latencies = {q: float(v) * _UNITS_MS[u] for q, v, u in _PERCENTILE.findall(output)}
-    if "50" not in latencies or "99" not in latencies:
-        if requests == 0:
-            latencies = {"50": float("nan"), "99": float("nan")}
-        else:
-            raise LoadError(f"no latency distribution in wrk's output (--latency?):\n{output}")
+    if requests == 0:  # wrk prints 0.00us percentiles then: there is no latency to report
+        latencies = {"50": math.nan, "99": math.nan}
+    elif "50" not in latencies or "99" not in latencies:
+        raise LoadError(f"no latency distribution in wrk's output (--latency?):\n{output}")
     errors = 0
     if socket_errors := _SOCKET_ERRORS.search(output):
         errors += sum(int(n) for n in socket_errors.groups())
