@@ -18,12 +18,20 @@ import platform
 import resource
 import shlex
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from hello_async.bench import charts, report
 from hello_async.bench.loadgen import LoadError, choose
@@ -114,6 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.quick,
     )
     started = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    clock = time.monotonic()
     out = args.out or ROOT / "bench-results" / started.strftime("%Y%m%dT%H%M%SZ")
     out.mkdir(parents=True, exist_ok=True)
     (out / "logs").mkdir(exist_ok=True)
@@ -155,7 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 timing=timing,
                 upstream_url=upstream_url,
                 logs=out / "logs",
-                on_step=lambda step: progress.update(task, description=step),
+                on_step=lambda step: _step(progress, task, step),
                 on_done=lambda step: progress.advance(task),
             )
             for scenario in scenarios:
@@ -180,6 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     data = report.results_json(info, results)
     data["failed"] = failed
+    data["elapsed_s"] = round(time.monotonic() - clock, 1)
     report.write_json(data, out / "results.json")
     if args.json:
         report.write_json(data, args.json)
@@ -190,6 +200,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if failed:
         console.print(f"[red]failed: {', '.join(failed)} (logs in {out / 'logs'})[/red]")
     return 1 if failed else 0
+
+
+def _step(progress: Progress, task: TaskID, step: str) -> None:
+    progress.update(task, description=step)
+    if not progress.console.is_terminal:  # a CI log: no live bar, so one line per step
+        done = int(progress.tasks[0].completed) + 1
+        progress.console.print(f"[{done}/{progress.tasks[0].total:g}] {step}", highlight=False)
 
 
 def replot(results: Path) -> int:

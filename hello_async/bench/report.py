@@ -142,6 +142,7 @@ def table(data: dict[str, Any]) -> Table:
             f"{data['upstream_delay_ms']:g} ms · warm-up {data['timing']['warmup']:g} s, "
             f"{data['timing']['rounds']:g} x {data['timing']['seconds']:g} s measured per variant"
             " (median round)"
+            + (f" · {data['elapsed_s']:g} s in all" if "elapsed_s" in data else "")
         ),
         title_justify="left",
         caption_justify="left",
