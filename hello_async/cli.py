@@ -29,7 +29,7 @@ VIEWS = [
     ("/smoke_some_meats/", "two gathered waits: ~2 s, not 3"),
     ("/burn_some_meats/", "blocks the event loop for 5 s: every request waits"),
     ("/smoke_runs/", "GET lists runs, POST smokes and records one (async ORM)"),
-    ("/smoke_orders/", "POST queues a smoke order (a Django task); GET lists them"),
+    ("/smoke_orders/", "POST queues a smoke order (a Django task); board/ watches them"),
     ("/admin/", "Django admin (manage.py createsuperuser first)"),
 ]
 

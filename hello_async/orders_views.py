@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import render
 from django.tasks import TaskResultStatus
 from django.urls import path, reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_safe
 
-from hello_async import smoke_orders
+from hello_async import kitchen, smoke_orders
 from hello_async.errors import BadRequest
 from hello_async.smoke_orders import SmokeOrder
 from hello_async.views import parse_limit
@@ -40,6 +41,24 @@ async def orders_view(request: HttpRequest) -> HttpResponse:
 @require_safe
 async def order_view(request: HttpRequest, id: str) -> HttpResponse:
     return JsonResponse(order_json(await smoke_orders.smoke_order_aget(id=id)))
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+async def board_view(request: HttpRequest) -> HttpResponse:
+    """A small page: queue an order from a form, watch the newest orders change state."""
+    if request.method == "POST":
+        await smoke_orders.smoke_order_aenqueue(
+            meats=request.POST.getlist("meats"), flavor=request.POST.get("flavor")
+        )
+        return HttpResponseRedirect(reverse("smoke_orders:board"), status=303)
+    orders = [order_json(order) for order in await smoke_orders.smoke_order_alist(limit=20)]
+    context = {
+        "orders": orders,
+        "refresh": any(order["status"] in ("READY", "RUNNING") for order in orders),
+        "smokables": kitchen.SMOKABLES,
+        "flavors": kitchen.FLAVORS,
+    }
+    return render(request, "smoke_orders/board.html", context)
 
 
 def parse_json_object(raw: bytes) -> dict[str, Any]:
@@ -78,5 +97,6 @@ def order_json(order: SmokeOrder) -> dict[str, object]:
 
 urlpatterns = [
     path("", orders_view, name="list"),
+    path("board/", board_view, name="board"),  # before <id>/: "board" is no order id
     path("<str:id>/", order_view, name="detail"),
 ]

@@ -122,3 +122,44 @@ async def test_another_task_is_not_a_smoke_order() -> None:
 async def test_other_methods_are_405() -> None:
     assert (await AsyncClient().put("/smoke_orders/")).status_code == 405
     assert (await AsyncClient().post(f"/smoke_orders/{uuid.uuid4()}/")).status_code == 405
+
+
+@pytest.mark.asyncio
+async def test_the_board_queues_from_a_form_and_shows_the_order_change_state() -> None:
+    from asgiref.sync import sync_to_async
+
+    client = AsyncClient()
+    empty = await client.get("/smoke_orders/board/")
+    assert empty.status_code == 200
+    assert b"No orders yet." in empty.content
+    assert b'http-equiv="refresh"' not in empty.content
+
+    posted = await client.post(
+        "/smoke_orders/board/", {"meats": ["brisket", "sausage"], "flavor": "Famous Dave's"}
+    )
+    assert posted.status_code == 303
+    assert posted["Location"] == "/smoke_orders/board/"
+    waiting = (await client.get("/smoke_orders/board/")).content.decode()
+    assert "<strong>READY</strong>" in waiting
+    assert "brisket, sausage" in waiting
+    assert 'http-equiv="refresh"' in waiting  # reloads while an order is unfinished
+
+    await sync_to_async(run_worker_until_idle, thread_sensitive=True)()
+    done = (await client.get("/smoke_orders/board/")).content.decode()
+    assert "<strong>SUCCESSFUL</strong>" in done
+    assert "smoked 2" in done
+    assert 'http-equiv="refresh"' not in done
+
+
+@pytest.mark.asyncio
+async def test_the_board_form_validates_like_the_api() -> None:
+    response = await AsyncClient().post("/smoke_orders/board/", {"flavor": "Famous Dave's"})
+    assert response.status_code == 400
+    assert b"meats must be some of" in response.content
+
+
+@pytest.mark.asyncio
+async def test_the_board_form_needs_the_csrf_token() -> None:
+    client = AsyncClient(enforce_csrf_checks=True)
+    response = await client.post("/smoke_orders/board/", {"meats": ["ribs"], "flavor": "x"})
+    assert response.status_code == 403
