@@ -256,6 +256,9 @@ class Worker:
         db_result = self.claim()
         if db_result is None:
             return False
+        if self.stopping:  # the stop signal came mid-claim: hand the task on untouched
+            self._give_back(db_result, db_result.started_at)
+            return True
         self.run_task(db_result)
         return True
 

@@ -178,3 +178,13 @@ def test_the_heartbeat_thread_reaps_while_the_worker_runs() -> None:
 def test_worker_command_rejects_zero_processes(capsys: pytest.CaptureFixture[str]) -> None:
     assert worker_module.main(["--processes", "0"]) == 2
     assert "--processes must be 1 or more" in capsys.readouterr().err
+
+
+def test_a_task_claimed_as_the_stop_signal_arrives_is_given_back_unrun() -> None:
+    result = task_functions.own_status.enqueue()
+    stopping = worker()
+    stopping.stopping = True
+    assert stopping.run_one()
+    result.refresh()
+    assert result.status == TaskResultStatus.READY
+    assert stopping.tasks_run == 0
