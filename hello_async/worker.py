@@ -492,7 +492,11 @@ def supervise(processes: int, *, queue: str) -> int:
             for i, child in enumerate(children):
                 code = child.poll()
                 if code is not None and not stopping.is_set():
-                    print(f"hello-async worker: process {child.pid} exited ({code}), restarting")
+                    print(
+                        f"hello-async worker: process {child.pid} exited ({code}), restarting",
+                        file=sys.stderr,
+                        flush=True,
+                    )
                     children[i] = subprocess.Popen(argv, start_new_session=True)
             stopping.wait(1.0)
         for child in children:

@@ -152,7 +152,9 @@ def test_a_sigkilled_workers_task_goes_back_to_ready_and_another_worker_complete
     assert site.ledger_rows(order_id) == 1
 
 
-def test_processes_runs_several_workers_and_stops_them_all_on_sigterm(site: Site) -> None:
+def test_processes_runs_several_workers_replaces_a_dead_one_and_stops_all_on_sigterm(
+    site: Site,
+) -> None:
     supervisor = Process(
         [sys.executable, "-m", "hello_async.cli", "worker", "--processes", "2"], env=site.env
     )
@@ -161,9 +163,13 @@ def test_processes_runs_several_workers_and_stops_them_all_on_sigterm(site: Site
     order_ids = [site.order(1) for _ in range(6)]
     for order_id in order_ids:
         site.wait_status(order_id, "SUCCESSFUL")
+    # A worker that dies is replaced.
+    os.kill(int(first.split("-")[-2]), signal.SIGKILL)
+    supervisor.wait_for(r"process \d+ exited \(-9\), restarting")
+    third = supervisor.wait_for(rf"Task worker (?!{first}|{second})(\S+) ready").group(1)
     assert supervisor.terminate(timeout=30) == 0
-    assert f"Task worker {first} stopped" in supervisor.output()
     assert f"Task worker {second} stopped" in supervisor.output()
+    assert f"Task worker {third} stopped" in supervisor.output()
 
 
 def test_serve_runs_a_task_worker_beside_the_server(site: Site, tmp_path: Path) -> None:
