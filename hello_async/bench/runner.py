@@ -53,6 +53,13 @@ def _ignore(description: str) -> None:
     return None
 
 
+def drain(url: str, *, limit: float) -> None:
+    """One GET to ``url``: it is answered once the requests queued before it are (or ``limit``
+    seconds pass)."""
+    with contextlib.suppress(httpx.HTTPError), httpx.Client(timeout=limit, trust_env=False) as c:
+        c.get(url)
+
+
 class Background:
     """Keeps one request to ``url`` in flight at a time until stopped (the burn scenario)."""
 
@@ -125,6 +132,10 @@ class Runner:
                 self.on_step(step)
                 if self.timing.warmup > 0:
                     self.run_load(url, scenario.concurrency, self.timing.warmup)
+                    # The warm-up's last requests may still be queued in the server (Gunicorn's
+                    # sync workers serve them even though wrk has gone): let the queue drain, so
+                    # the measured round starts from the same state for every server.
+                    drain(f"{base}/", limit=self.timing.seconds * 2)
                 with Monitor(server.pid) as monitor:
                     result = self.run_load(url, scenario.concurrency, self.timing.seconds)
             if not server.alive():
