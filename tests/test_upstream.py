@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import aiohttp
 import httpx
@@ -8,6 +9,7 @@ import pytest
 
 from hello_async import upstream
 from hello_async.errors import UpstreamBadStatus, UpstreamTimeout, UpstreamUnavailable
+from tests.faultproxy import Blackhole, Drip, FaultProxy, Mode, Pass
 
 
 def make(handler, *, timeout: float = 5.0, counter: list[int] | None = None) -> upstream.Upstream:
@@ -129,3 +131,26 @@ def test_sync_get_decodes_gzip_once() -> None:
     client = make(lambda r: httpx.Response(200, content=body, headers={"content-encoding": "gzip"}))
     assert client.get("/").content == b"hello"
     client.close()
+
+
+# --- the sync path's total deadline, against a real socket (tests/faultproxy.py) ----------------
+
+
+@pytest.mark.parametrize(
+    "mode",
+    [Drip(per_second=5), Blackhole()],
+    ids=["drip: every read is quick", "blackhole: no byte at all"],
+)
+def test_sync_get_keeps_its_total_deadline(httpbin_url: str, mode: Mode) -> None:
+    with FaultProxy(httpbin_url) as proxy:
+        client = upstream.Upstream(base_url=proxy.url, timeout=0.5)
+        try:
+            proxy.set(mode)
+            started = time.monotonic()
+            with pytest.raises(UpstreamTimeout):  # a 504, whatever timed out
+                client.get("/")
+            assert time.monotonic() - started <= 0.5 + 0.5  # the bound: deadline + 0.5 s
+            proxy.set(Pass())
+            assert client.get("/").status_code == 200
+        finally:
+            client.close()
