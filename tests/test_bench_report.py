@@ -91,3 +91,13 @@ def test_table_and_chart_render(tmp_path: Path) -> None:
     assert "upstream alone" in text
     (path,) = charts.draw_all(data, tmp_path)
     assert path.read_bytes().startswith(b"\x89PNG")
+
+
+def test_cli_rejects_an_unknown_scenario_and_a_bad_block_length() -> None:
+    from hello_async.bench.cli import main
+
+    with pytest.raises(SystemExit, match="unknown scenario nope"):
+        main(["--scenario", "nope"])
+    with pytest.raises(SystemExit) as exited:
+        main(["--block-ms", "9999"])
+    assert exited.value.code == 2

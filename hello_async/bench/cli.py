@@ -58,7 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--warmup", type=float, help="warm-up seconds (thrown away)")
     parser.add_argument("--rounds", type=int, help="measured rounds per variant")
     parser.add_argument("--delay-ms", type=float, default=100.0, help="upstream delay (100)")
-    parser.add_argument("--block-ms", type=int, default=250, help="blocking call length (250)")
+    parser.add_argument(
+        "--block-ms", type=_block_ms, default=250, help="blocking call, 1-5000 ms (250)"
+    )
     parser.add_argument(
         "--replot",
         type=Path,
@@ -66,6 +68,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="only redraw charts and table from a run",
     )
     return parser
+
+
+def _block_ms(raw: str) -> int:
+    # /compare/block/ and /compare/nonblock/ accept 0-5000 ms (hello_async.compare.MAX_MS).
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a whole number") from None
+    if not 1 <= value <= 5000:
+        raise argparse.ArgumentTypeError(f"{raw!r} must be 1 to 5000")
+    return value
 
 
 def select(scenarios: list[Scenario], names: Sequence[str], quick: bool) -> list[Scenario]:

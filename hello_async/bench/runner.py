@@ -140,6 +140,11 @@ class Runner:
                     result = self.run_load(url, scenario.concurrency, self.timing.seconds)
             if not server.alive():
                 raise RuntimeError(f"{variant.label} died under load:\n{server.output_tail()}")
+            if background.failed:
+                raise RuntimeError(
+                    f"{background.failed} of {background.sent} background requests to "
+                    f"{background.url} failed (log: {log})"
+                )
         finally:
             server.stop()
         self.on_done(step)
