@@ -7,9 +7,10 @@ from django.test import Client
 
 from tests.test_settings import STRONG_KEY, run_django
 
-HTML_PAGES = ["/admin/login/", "/lab/"]
+HTML_PAGES = ["/admin/login/", "/lab/", "/smoke_orders/board/"]
 
 
+@pytest.mark.django_db
 @pytest.mark.parametrize("path", HTML_PAGES)
 def test_html_pages_carry_a_strict_csp_nosniff_and_frame_options(path: str) -> None:
     response = Client().get(path)
@@ -28,6 +29,7 @@ def test_html_pages_carry_a_strict_csp_nosniff_and_frame_options(path: str) -> N
     assert response["X-Frame-Options"] == "DENY"
 
 
+@pytest.mark.django_db
 @pytest.mark.parametrize("path", HTML_PAGES)
 def test_html_pages_have_no_inline_script(path: str) -> None:
     body = Client().get(path).content.decode()
