@@ -72,6 +72,15 @@ async def asend_request_started(sender: type, scope: dict[str, Any]) -> None:
         signals.request_started.send(sender=sender, scope=scope)
 
 
+async def asend_request_finished(sender: type) -> None:
+    """For a request that ended without a response (the client went away)."""
+    _, async_receivers = signals.request_finished._live_receivers(sender)
+    if context_has_thread() or async_receivers:
+        await signals.request_finished.asend(sender=sender)
+    else:
+        signals.request_finished.send(sender=sender)
+
+
 async def aclose_response(response: HttpResponseBase) -> None:
     if context_has_thread():
         await sync_to_async(response.close)()
@@ -125,7 +134,7 @@ class HelloASGIHandler(LifespanASGIHandler):
                 raise
 
             if response is None:
-                await signals.request_finished.asend(sender=self.__class__)
+                await asend_request_finished(self.__class__)  # hello_async: inline if no thread
             else:
                 await aclose_response(response)  # hello_async: inline if no thread
 

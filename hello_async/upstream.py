@@ -99,9 +99,13 @@ class Upstream:
         total = self.timeout
         return httpx.Timeout(total, connect=min(5.0, total))
 
-    def _new_async_client(self) -> httpx.AsyncClient:
+    def _limits(self) -> httpx.Limits:
+        # Sized for the concurrent calls: a pool smaller than that queues requests on it.
         limit = self._max_connections or settings.UPSTREAM_MAX_CONNECTIONS
-        limits = httpx.Limits(max_connections=limit, max_keepalive_connections=limit)
+        return httpx.Limits(max_connections=limit, max_keepalive_connections=limit)
+
+    def _new_async_client(self) -> httpx.AsyncClient:
+        limits = self._limits()
         transport = (
             self._async_transport()
             if self._async_transport is not None
@@ -197,7 +201,7 @@ class Upstream:
                 self._sync_client = httpx.Client(
                     base_url=self.base_url,
                     timeout=self._httpx_timeout(),
-                    transport=self._sync_transport or _DeadlineTransport(),
+                    transport=self._sync_transport or _DeadlineTransport(self._limits()),
                     trust_env=False,
                 )
             return self._sync_client
@@ -313,11 +317,10 @@ class _DeadlineBackend(httpcore.NetworkBackend):
 
 
 class _DeadlineTransport(httpx.HTTPTransport):
-    def __init__(self) -> None:
-        super().__init__(trust_env=False)
-        # httpx takes no network backend: swap its pool for one with the same (default)
-        # limits on ours. httpx is pinned below 0.29, where ``_pool`` is set only here.
-        limits = httpx.Limits()
+    def __init__(self, limits: httpx.Limits) -> None:
+        super().__init__(trust_env=False, limits=limits)
+        # httpx takes no network backend: swap its pool for one with the same limits on
+        # ours. httpx is pinned below 0.29, where ``_pool`` is set only here.
         self._pool = httpcore.ConnectionPool(
             ssl_context=httpx.create_ssl_context(trust_env=False),
             max_connections=limits.max_connections,

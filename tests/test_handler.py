@@ -146,3 +146,34 @@ async def test_admin_login_with_csrf_and_session(client: httpx.AsyncClient) -> N
     home = await client.get("/admin/")
     assert home.status_code == 200
     assert "Site administration" in home.text
+
+
+@pytest.mark.asyncio
+async def test_a_request_whose_client_left_finishes_inline(
+    serving: Any, finished_in: list[tuple[int, bool]]
+) -> None:
+    messages = iter([{"type": "http.request", "body": b""}, {"type": "http.disconnect"}])
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return next(messages)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": "/compare/nonblock/",
+        "raw_path": b"/compare/nonblock/",
+        "query_string": b"ms=5000",
+        "headers": [(b"host", b"localhost")],
+        "client": ("127.0.0.1", 1234),
+        "server": ("127.0.0.1", 80),
+    }
+    await HelloASGIHandler()(scope, receive, send)
+    assert sent == []  # the view was cancelled: nothing was answered
+    assert finished_in == [(threading.get_ident(), False)]
