@@ -118,10 +118,19 @@ class LoopMonitor:
                 self.describe_in_flight(),
             )
 
-    def describe_in_flight(self) -> str:
+    def describe_in_flight(self, most: int = 5) -> str:
+        """The oldest ``most`` requests in flight (the likeliest culprits), and how many more.
+
+        Capped: under load hundreds are in flight, and a line naming them all costs the
+        already stalled worker more CPU than the stall itself (about 16 KB a warning).
+        """
         now = time.monotonic()
         requests = self._table.snapshot()
-        return ", ".join(r.describe(now) for r in requests) if requests else "none"
+        if not requests:
+            return "none"
+        named = ", ".join(r.describe(now) for r in requests[:most])
+        rest = len(requests) - most
+        return f"{named} and {rest} more" if rest > 0 else named
 
 
 _monitor: LoopMonitor | None = None

@@ -102,3 +102,20 @@ async def test_burn_some_meats_triggers_the_monitor_naming_the_request(
     assert any("GET /burn_some_meats/" in m and "blocked for" in m for m in messages), messages
     assert loopmonitor.stalls_total() >= before + 1
     assert f"hello_async_loop_stalls_total {loopmonitor.stalls_total()}.0" in metrics
+
+
+def test_the_warning_names_the_five_oldest_requests_and_counts_the_rest() -> None:
+    table = inflight.InFlightTable()
+    keys = [table.add("GET", f"/r{i}/") for i in range(8)]
+    monitor = loopmonitor.LoopMonitor(threshold=0.1, table=table)
+    described = monitor.describe_in_flight()
+    assert described.startswith("GET /r0/ (")
+    assert "/r4/" in described and "/r5/" not in described
+    assert described.endswith(" and 3 more")
+    for key in keys[2:]:
+        table.remove(key)
+    assert "more" not in monitor.describe_in_flight()
+    assert (
+        loopmonitor.LoopMonitor(threshold=0.1, table=inflight.InFlightTable()).describe_in_flight()
+        == "none"
+    )

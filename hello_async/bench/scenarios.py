@@ -56,6 +56,13 @@ def uvicorn_django(concurrency: int, fan_out: int) -> ServerSpec:
     )
 
 
+def uvicorn_stock_django(concurrency: int, fan_out: int) -> ServerSpec:
+    """The same project on Django's stock ASGI handler and middleware (bench/peers)."""
+    argv: tuple[str, ...] = (sys.executable, "-m", "uvicorn", "stock_django:application")
+    argv += ("--app-dir", "bench/peers", "--port", "{port}", *UVICORN_FLAGS)
+    return ServerSpec("Uvicorn, 1 worker", argv, django_env(concurrency, fan_out))
+
+
 def gunicorn_sync(concurrency: int) -> ServerSpec:
     # The Gunicorn docs' rule of thumb, 2 x CPUs + 1, for the one CPU the server gets.
     workers = 3
@@ -259,6 +266,19 @@ def build(*, quick: bool, delay_ms: float, block_ms: int) -> list[Scenario]:
                     d,
                 ),
                 Variant("fastapi", "FastAPI peer", fastapi_peer(c), "/smoke_some_meats/", d),
+                *(
+                    ()
+                    if quick
+                    else (
+                        Variant(
+                            "stock",
+                            "stock Django handler",
+                            uvicorn_stock_django(c, 2),
+                            "/smoke_some_meats/",
+                            d,
+                        ),
+                    )
+                ),
             ),
             ("ours", "fastapi"),
         ),
@@ -281,6 +301,31 @@ def build(*, quick: bool, delay_ms: float, block_ms: int) -> list[Scenario]:
                         d,
                     ),
                     Variant("fastapi", "FastAPI peer", fastapi_peer(big), "/smoke_some_meats/", d),
+                    Variant(
+                        "stock",
+                        "stock Django handler",
+                        uvicorn_stock_django(big, 2),
+                        "/smoke_some_meats/",
+                        d,
+                    ),
+                ),
+                ("ours", "fastapi"),
+            )
+        )
+        hello_c = 64
+        scenarios.append(
+            Scenario(
+                "peer_hello",
+                "'Hello' (no I/O) vs FastAPI's, 64 concurrent",
+                "What the framework itself costs per request, with nothing to wait for",
+                hello_c,
+                0,
+                (
+                    Variant("ours", "Django /", uvicorn_django(hello_c, 0), "/"),
+                    Variant("fastapi", "FastAPI peer /", fastapi_peer(hello_c), "/"),
+                    Variant(
+                        "stock", "stock Django handler /", uvicorn_stock_django(hello_c, 0), "/"
+                    ),
                 ),
                 ("ours", "fastapi"),
             )
