@@ -38,7 +38,7 @@ from asgiref.sync import SyncToAsync, ThreadSensitiveContext, sync_to_async
 from django.conf import settings
 from django.core import signals
 from django.core.exceptions import ImproperlyConfigured, MiddlewareNotUsed, RequestAborted
-from django.core.handlers.asgi import get_script_prefix
+from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.core.handlers.exception import convert_exception_to_response
 from django.http import HttpResponseBase
 from django.urls import set_script_prefix
@@ -56,6 +56,12 @@ FORKED_SHA256 = {
         "b75c13d1041e06d98675e980fd65a1278112e17192d1dfbd06a4559b2c5eba7a"
     ),
 }
+
+
+class RequestProcessed(Exception):
+    # hello_async: Django defines this class inside handle(), so each request builds a class
+    # (about 20 us, and cyclic garbage for the collector); once per process is enough.
+    pass
 
 
 def context_has_thread() -> bool:
@@ -115,15 +121,14 @@ class HelloASGIHandler(LifespanASGIHandler):
                 await aclose_response(error_response)  # hello_async: inline if no thread
                 return
 
-            class RequestProcessed(Exception):
-                pass
-
             response = None
             try:
                 try:
                     async with asyncio.TaskGroup() as tg:
                         tg.create_task(self.listen_for_disconnect(receive))
-                        response = await self.run_get_response(request)
+                        # hello_async: the request's middleware chain (lean or full).
+                        chain = self.chain_for(request.path_info)
+                        response = await chain.run_get_response(request)
                         await self.send_response(response, send)
                         raise RequestProcessed
                 except* (RequestProcessed, RequestAborted):
@@ -138,85 +143,107 @@ class HelloASGIHandler(LifespanASGIHandler):
             else:
                 await aclose_response(response)  # hello_async: inline if no thread
 
+    def __init__(self) -> None:
+        super().__init__()  # loads settings.MIDDLEWARE through load_middleware() below
+        self.lean = _Chain(list(settings.HELLO_ASYNC_LEAN_MIDDLEWARE))
+        self.lean_paths = frozenset(settings.HELLO_ASYNC_LEAN_PATHS)
+        self.lean_prefixes = tuple(settings.HELLO_ASYNC_LEAN_PREFIXES)
+
     def load_middleware(self, is_async: bool = False) -> None:
-        # Imported here: the Django middleware it subclasses need the app registry.
-        from hello_async.inline_middleware import REPLACEMENTS
+        load_middleware(self, is_async=is_async, middleware_paths=list(settings.MIDDLEWARE))
 
-        self._view_middleware: list[Any] = []
-        self._template_response_middleware: list[Any] = []
-        self._exception_middleware: list[Any] = []
+    def chain_for(self, path: str) -> ASGIHandler:
+        """The lean chain for the paths that need no session, CSRF, locale or HTML headers."""
+        if path in self.lean_paths or path.startswith(self.lean_prefixes):
+            return self.lean
+        return self
 
-        get_response = (
-            self._get_response_async  # type: ignore[attr-defined]
-            if is_async
-            else self._get_response  # type: ignore[attr-defined]
-        )
-        handler = convert_exception_to_response(get_response)
-        handler_is_async = is_async
-        for middleware_path in reversed(settings.MIDDLEWARE):
-            # hello_async: the inline version of a stock middleware, in async mode.
-            middleware = REPLACEMENTS.get(middleware_path) if is_async else None
-            middleware = middleware or import_string(middleware_path)
-            middleware_can_sync = getattr(middleware, "sync_capable", True)
-            middleware_can_async = getattr(middleware, "async_capable", False)
-            if not middleware_can_sync and not middleware_can_async:
-                raise RuntimeError(
-                    f"Middleware {middleware_path} must have at least one of "
-                    "sync_capable/async_capable set to True."
-                )
-            elif not handler_is_async and middleware_can_sync:
-                middleware_is_async = False
-            else:
-                middleware_is_async = middleware_can_async
-            try:
-                # Adapt handler, if needed.
-                adapted_handler = self.adapt_method_mode(
-                    middleware_is_async,
-                    handler,
-                    handler_is_async,
-                    debug=settings.DEBUG,
-                    name="middleware %s" % middleware_path,  # noqa: UP031
-                )
-                mw_instance = middleware(adapted_handler)
-            except MiddlewareNotUsed as exc:
-                if settings.DEBUG:
-                    if str(exc):
-                        logger.debug("MiddlewareNotUsed(%r): %s", middleware_path, exc)
-                    else:
-                        logger.debug("MiddlewareNotUsed: %r", middleware_path)
-                continue
-            else:
-                handler = adapted_handler
 
-            if mw_instance is None:
-                raise ImproperlyConfigured(
-                    "Middleware factory %s returned None." % middleware_path  # noqa: UP031
-                )
+class _Chain(ASGIHandler):
+    """Django's handler state (middleware chain and hook lists) for one list of middleware."""
 
-            if hasattr(mw_instance, "process_view"):
-                self._view_middleware.insert(
-                    0,
-                    self.adapt_method_mode(is_async, mw_instance.process_view),
-                )
-            if hasattr(mw_instance, "process_template_response"):
-                self._template_response_middleware.append(
-                    self.adapt_method_mode(is_async, mw_instance.process_template_response),
-                )
-            if hasattr(mw_instance, "process_exception"):
-                # The exception-handling stack is still always synchronous for
-                # now, so adapt that way.
-                self._exception_middleware.append(
-                    self.adapt_method_mode(False, mw_instance.process_exception),
-                )
+    def __init__(self, middleware_paths: list[str]) -> None:
+        # Not ASGIHandler.__init__, which would load settings.MIDDLEWARE.
+        load_middleware(self, is_async=True, middleware_paths=middleware_paths)
 
-            handler = convert_exception_to_response(mw_instance)
-            handler_is_async = middleware_is_async
 
-        # Adapt the top of the stack, if needed.
-        handler = self.adapt_method_mode(is_async, handler, handler_is_async)
-        # We only assign to this when initialization is complete as it is used
-        # as a flag for initialization being complete.
-        self._middleware_chain = handler
+def load_middleware(base: Any, *, is_async: bool, middleware_paths: list[str]) -> None:
+    """Django's ``BaseHandler.load_middleware`` for ``middleware_paths`` (hello_async: a list
+    of our choosing, not only settings.MIDDLEWARE), loading inline versions where we have them."""
+    # Imported here: the Django middleware it subclasses need the app registry.
+    from hello_async.inline_middleware import REPLACEMENTS
+
+    base._view_middleware = []
+    base._template_response_middleware = []
+    base._exception_middleware = []
+
+    get_response = base._get_response_async if is_async else base._get_response
+    handler = convert_exception_to_response(get_response)
+    handler_is_async = is_async
+    for middleware_path in reversed(middleware_paths):
+        # hello_async: the inline version of a stock middleware, in async mode.
+        middleware = REPLACEMENTS.get(middleware_path) if is_async else None
+        middleware = middleware or import_string(middleware_path)
+        middleware_can_sync = getattr(middleware, "sync_capable", True)
+        middleware_can_async = getattr(middleware, "async_capable", False)
+        if not middleware_can_sync and not middleware_can_async:
+            raise RuntimeError(
+                f"Middleware {middleware_path} must have at least one of "
+                "sync_capable/async_capable set to True."
+            )
+        elif not handler_is_async and middleware_can_sync:
+            middleware_is_async = False
+        else:
+            middleware_is_async = middleware_can_async
+        try:
+            # Adapt handler, if needed.
+            adapted_handler = base.adapt_method_mode(
+                middleware_is_async,
+                handler,
+                handler_is_async,
+                debug=settings.DEBUG,
+                name="middleware %s" % middleware_path,  # noqa: UP031
+            )
+            mw_instance = middleware(adapted_handler)
+        except MiddlewareNotUsed as exc:
+            if settings.DEBUG:
+                if str(exc):
+                    logger.debug("MiddlewareNotUsed(%r): %s", middleware_path, exc)
+                else:
+                    logger.debug("MiddlewareNotUsed: %r", middleware_path)
+            continue
+        else:
+            handler = adapted_handler
+
+        if mw_instance is None:
+            raise ImproperlyConfigured(
+                "Middleware factory %s returned None." % middleware_path  # noqa: UP031
+            )
+
+        if hasattr(mw_instance, "process_view"):
+            base._view_middleware.insert(
+                0,
+                base.adapt_method_mode(is_async, mw_instance.process_view),
+            )
+        if hasattr(mw_instance, "process_template_response"):
+            base._template_response_middleware.append(
+                base.adapt_method_mode(is_async, mw_instance.process_template_response),
+            )
+        if hasattr(mw_instance, "process_exception"):
+            # The exception-handling stack is still always synchronous for
+            # now, so adapt that way.
+            base._exception_middleware.append(
+                base.adapt_method_mode(False, mw_instance.process_exception),
+            )
+
+        handler = convert_exception_to_response(mw_instance)
+        handler_is_async = middleware_is_async
+
+    # Adapt the top of the stack, if needed.
+    handler = base.adapt_method_mode(is_async, handler, handler_is_async)
+    # We only assign to this when initialization is complete as it is used
+    # as a flag for initialization being complete.
+    base._middleware_chain = handler
 
 
 def get_asgi_application() -> HelloASGIHandler:

@@ -133,6 +133,29 @@ MIDDLEWARE = [
     "hello_async.middleware.ErrorResponseMiddleware",
 ]
 
+# The lean middleware chain (hello_async.handler): the plain-text and JSON endpoints below use no
+# session, CSRF, locale, messages or HTML headers, so they skip that middleware (about half of a
+# request's CPU with it inline). Everything else - the admin, the lab, the orders board, static
+# files, the language switch - goes through MIDDLEWARE as usual. The lean chain keeps the
+# security headers (and HTTPS redirect in production) and the error mapping.
+HELLO_ASYNC_LEAN_MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "hello_async.middleware.ErrorResponseMiddleware",
+]
+HELLO_ASYNC_LEAN_PATHS = [
+    "/",
+    "/async/",
+    "/sync/",
+    "/sync_to_async/",
+    "/smoke_some_meats/",
+    "/burn_some_meats/",
+    "/smoke_runs/",
+    "/healthz",
+    "/readyz",
+    "/metrics",
+]
+HELLO_ASYNC_LEAN_PREFIXES = ["/compare/"]
+
 ROOT_URLCONF = "hello_async.urls"
 ASGI_APPLICATION = "hello_async.asgi.application"
 WSGI_APPLICATION = "hello_async.wsgi.application"

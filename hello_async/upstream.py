@@ -81,6 +81,7 @@ class Upstream:
         self._clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
         self._sync_client: httpx.Client | None = None
         self._sync_lock = threading.Lock()
+        self._urls: dict[str, httpx.URL] = {}
 
     # --- configuration --------------------------------------------------------------------
 
@@ -150,11 +151,22 @@ class Upstream:
 
     # --- calls ----------------------------------------------------------------------------
 
+    def _absolute(self, path: str) -> httpx.URL:
+        # An absolute httpx.URL, parsed once per path: given a relative one, HTTPX parses and
+        # merges it with the base URL on every call (about a fifth of a call's CPU).
+        text = self.base_url + path
+        url = self._urls.get(text)
+        if url is None:
+            url = httpx.URL(text)
+            if len(self._urls) < 1024:  # compare's /delay/<s> paths are many; keep it bounded
+                self._urls[text] = url
+        return url
+
     async def aget(self, path: str = "/") -> httpx.Response:
         """GET ``path`` from the upstream; the response's body is read. Raises UpstreamError."""
         try:
             async with asyncio.timeout(self.timeout), self._aclient() as client:
-                response = await client.get(path)
+                response = await client.get(self._absolute(path))
         except TimeoutError as exc:
             raise UpstreamTimeout(
                 f"Upstream timed out: no answer from {self.base_url}{path} "

@@ -67,8 +67,6 @@ async def test_a_request_without_sync_code_finishes_inline(
 ) -> None:
     response = await client.get("/")
     assert response.text == "Hello, async Django!"
-    assert response.headers["x-content-type-options"] == "nosniff"
-    assert response.headers["x-frame-options"] == "DENY"
     # request_finished (and so close_old_connections) ran on the loop's thread: no thread made.
     assert finished_in == [(threading.get_ident(), False)]
 
@@ -177,3 +175,35 @@ async def test_a_request_whose_client_left_finishes_inline(
     await HelloASGIHandler()(scope, receive, send)
     assert sent == []  # the view was cancelled: nothing was answered
     assert finished_in == [(threading.get_ident(), False)]
+
+
+def test_lean_paths_take_the_lean_chain_and_the_rest_the_full_one() -> None:
+    handler = HelloASGIHandler()
+    for path in ("/", "/async/", "/smoke_some_meats/", "/compare/gathered/", "/healthz"):
+        assert handler.chain_for(path) is handler.lean, path
+    for path in ("/admin/", "/lab/", "/smoke_orders/", "/static/admin/css/base.css", "/async"):
+        assert handler.chain_for(path) is handler, path
+
+
+@pytest.mark.asyncio
+async def test_lean_chain_keeps_security_headers_and_error_mapping(
+    client: httpx.AsyncClient, fake_upstream: Any
+) -> None:
+    hello = await client.get("/")
+    assert hello.headers["x-content-type-options"] == "nosniff"
+    assert hello.headers["referrer-policy"] == "same-origin"
+    assert "content-security-policy" not in hello.headers  # plain text: no HTML to protect
+    assert "set-cookie" not in hello.headers
+
+    fake_upstream.handler = lambda request: httpx.Response(500)
+    failed = await client.get("/smoke_some_meats/")
+    assert failed.status_code == 502
+    assert failed.text.startswith("Upstream answered 500")
+
+
+@pytest.mark.asyncio
+async def test_full_chain_pages_keep_csp_and_frame_options(client: httpx.AsyncClient) -> None:
+    page = await client.get("/lab/")
+    assert page.status_code == 200
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    assert page.headers["x-frame-options"] == "DENY"
