@@ -27,29 +27,19 @@ from django.urls import path
 from django.views.decorators.http import require_safe
 
 from hello_async import background, upstream
-from hello_async.errors import BadRequest
+from hello_async.params import int_param, text
 
 MAX_MS = 5000
 
 
 def parse_ms(request: HttpRequest, name: str) -> int:
-    raw = request.GET.get(name, "0")
-    try:
-        value = int(raw)
-    except ValueError:
-        raise BadRequest(f"{name} must be a whole number of milliseconds, 0 to {MAX_MS}") from None
-    if not 0 <= value <= MAX_MS:
-        raise BadRequest(f"{name} must be a whole number of milliseconds, 0 to {MAX_MS}")
-    return value
+    message = f"{name} must be a whole number of milliseconds, 0 to {MAX_MS}"
+    return int_param(request.GET.get(name), default=0, low=0, high=MAX_MS, message=message)
 
 
 def upstream_path(request: HttpRequest) -> str:
     delay_ms = parse_ms(request, "delay_ms")
     return f"/delay/{delay_ms / 1000:g}" if delay_ms else "/"
-
-
-def text(body: str) -> HttpResponse:
-    return HttpResponse(body, content_type="text/plain; charset=utf-8")
 
 
 @require_safe

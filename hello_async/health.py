@@ -21,12 +21,9 @@ from django.urls import path
 from django.views.decorators.http import require_safe
 
 from hello_async import metrics, upstream
+from hello_async.params import text
 
 logger = logging.getLogger(__name__)
-
-
-def text(body: str, status: int = 200) -> HttpResponse:
-    return HttpResponse(body, status=status, content_type="text/plain; charset=utf-8")
 
 
 @require_safe

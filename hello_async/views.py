@@ -7,12 +7,8 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_safe
 
 from hello_async import background, kitchen, smoke_runs
-from hello_async.errors import BadRequest
 from hello_async.models import SmokeRun
-
-
-def text(body: str, status: int = 200) -> HttpResponse:
-    return HttpResponse(body, status=status, content_type="text/plain; charset=utf-8")
+from hello_async.params import int_param, text
 
 
 @require_safe
@@ -67,15 +63,8 @@ async def smoke_runs_view(request: HttpRequest) -> HttpResponse:
 
 
 def parse_limit(raw: str | None) -> int:
-    if raw is None:
-        return 20
-    try:
-        limit = int(raw)
-    except ValueError:
-        raise BadRequest(f"limit must be an integer from 1 to {RUNS_LIMIT_MAX}") from None
-    if not 1 <= limit <= RUNS_LIMIT_MAX:
-        raise BadRequest(f"limit must be an integer from 1 to {RUNS_LIMIT_MAX}")
-    return limit
+    message = f"limit must be an integer from 1 to {RUNS_LIMIT_MAX}"
+    return int_param(raw, default=20, low=1, high=RUNS_LIMIT_MAX, message=message)
 
 
 def run_json(run: SmokeRun) -> dict[str, object]:
