@@ -10,6 +10,7 @@ from asgiref.sync import SyncToAsync
 from django.db import connections
 
 from hello_async import background, lifespan, upstream
+from hello_async.lab import runner
 from hello_async.local_upstream import LocalUpstream
 
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -94,3 +95,14 @@ def httpbin_url() -> Iterator[str]:
     with LocalUpstream() as local:
         assert local.url is not None
         yield local.url
+
+
+@pytest.fixture
+def quick_lab() -> Iterator[None]:
+    """The lab's experiments answered at the transport: a valid /lab/run/ finishes at once."""
+    lab = runner.Lab(transport=lambda limits: httpx.MockTransport(lambda r: httpx.Response(200)))
+    previous = runner.set_lab(lab)
+    try:
+        yield
+    finally:
+        runner.set_lab(previous)

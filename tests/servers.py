@@ -102,3 +102,21 @@ def uvicorn_server(env: dict[str, str]) -> tuple[Process, str]:
     )
     match = process.wait_for(r"Uvicorn running on (http://\S+)")
     return process, match.group(1)
+
+
+def http_scope(path: str, query: bytes = b"", *, host: bytes = b"localhost") -> dict[str, object]:
+    """An ASGI HTTP scope for a GET of ``path``, for tests that call an application directly."""
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query,
+        "root_path": "",
+        "headers": [(b"host", host)],
+        "client": ("127.0.0.1", 50000),
+        "server": (host.decode(), 80),
+    }

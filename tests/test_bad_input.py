@@ -21,14 +21,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlencode
 
-import httpx
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from hello_async import background, lifespan, upstream
 from hello_async.asgi import application
-from hello_async.lab import runner
 from hello_async.lab.presets import PRESETS
 from tests.conftest import FakeUpstream
 from tests.endpoints import endpoints
@@ -219,17 +217,6 @@ def instant_upstream() -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
-
-
-@pytest.fixture
-def quick_lab() -> Iterator[None]:
-    """The lab's experiments answered at the transport: a valid /lab/run/ finishes at once."""
-    lab = runner.Lab(transport=lambda limits: httpx.MockTransport(lambda r: httpx.Response(200)))
-    previous = runner.set_lab(lab)
-    try:
-        yield
-    finally:
-        runner.set_lab(previous)
 
 
 def check_endpoint(

@@ -11,15 +11,12 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
 
-import httpx
 import pytest
 from blockbuster import BlockingError, blockbuster_ctx
 from django.test import AsyncClient
 
 from hello_async import upstream
-from hello_async.lab import runner
 from hello_async.lab.presets import PRESETS
 from tests.endpoints import async_endpoints
 
@@ -34,17 +31,6 @@ ASYNC_VIEWS = [
     for path in async_endpoints()
     if path not in BLOCKING_ON_PURPOSE | OWN_CLIENTS
 ] + [("POST", "/smoke_runs/", b""), ("POST", "/lab/run/", LAB_RUN)]
-
-
-@pytest.fixture
-def quick_lab() -> Iterator[None]:
-    """The lab's experiments answered at the transport."""
-    lab = runner.Lab(transport=lambda limits: httpx.MockTransport(lambda r: httpx.Response(200)))
-    previous = runner.set_lab(lab)
-    try:
-        yield
-    finally:
-        runner.set_lab(previous)
 
 
 async def call(client: AsyncClient, method: str, path: str, body: bytes = b"") -> int:

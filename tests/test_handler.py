@@ -19,6 +19,7 @@ from django.db.backends.signals import connection_created
 from django.utils.module_loading import import_string
 
 from hello_async.handler import FORKED_SHA256, HelloASGIHandler, context_has_thread
+from tests.servers import http_scope
 
 
 @pytest.mark.parametrize("dotted", sorted(FORKED_SHA256))
@@ -159,19 +160,7 @@ async def test_a_request_whose_client_left_finishes_inline(
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": "/compare/nonblock/",
-        "raw_path": b"/compare/nonblock/",
-        "query_string": b"ms=5000",
-        "headers": [(b"host", b"localhost")],
-        "client": ("127.0.0.1", 1234),
-        "server": ("127.0.0.1", 80),
-    }
+    scope = http_scope("/compare/nonblock/", b"ms=5000")
     await HelloASGIHandler()(scope, receive, send)
     assert sent == []  # the view was cancelled: nothing was answered
     assert finished_in == [(threading.get_ident(), False)]

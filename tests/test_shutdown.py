@@ -26,7 +26,7 @@ from django.core.handlers.asgi import ASGIHandler
 
 from hello_async import background, lifespan, upstream
 from tests.faultproxy import FaultProxy, Latency, Pass
-from tests.servers import Process
+from tests.servers import Process, http_scope
 
 pytestmark = pytest.mark.server
 
@@ -230,20 +230,7 @@ async def test_client_disconnect_in_process_leaves_no_task_and_no_connection(
         async def send(message: dict[str, object]) -> None:
             sent.append(message)
 
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": "GET",
-            "scheme": "http",
-            "path": "/smoke_some_meats/",
-            "raw_path": b"/smoke_some_meats/",
-            "query_string": b"",
-            "root_path": "",
-            "headers": [(b"host", b"testserver")],
-            "client": ("127.0.0.1", 50000),
-            "server": ("testserver", 80),
-        }
+        scope = http_scope("/smoke_some_meats/", host=b"testserver")
         handling = asyncio.create_task(application(scope, receive, send))
         await asyncio.to_thread(slow_proxy.wait_until, lambda now: now.requests == 2)
         gone.set()
