@@ -19,8 +19,8 @@ grows a hook this module does not know about.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any, cast
+from collections.abc import Callable
+from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -33,6 +33,22 @@ from django.utils.deprecation import MiddlewareMixin
 
 
 class InlineHooksMixin(MiddlewareMixin):
+    def __init__(self, get_response: Any) -> None:
+        super().__init__(get_response)
+        # Looked up once, not on every request (the hooks are methods of the class).
+        self._process_request: Callable[..., Any] | None = getattr(self, "process_request", None)
+        self._process_response: Callable[..., Any] | None = getattr(
+            self, "process_response", None
+        )
+        # A class that keeps the defaults below never needs the thread: no call per request.
+        cls = type(self)
+        self._request_may_need_thread = (
+            cls.request_needs_thread is not InlineHooksMixin.request_needs_thread
+        )
+        self._response_may_need_thread = (
+            cls.response_needs_thread is not InlineHooksMixin.response_needs_thread
+        )
+
     def request_needs_thread(self, request: HttpRequest) -> bool:
         return False
 
@@ -41,22 +57,22 @@ class InlineHooksMixin(MiddlewareMixin):
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
         response = None
-        process_request: Callable[..., Any] | None = getattr(self, "process_request", None)
+        process_request = self._process_request
         if process_request is not None:
-            if self.request_needs_thread(request):
+            if self._request_may_need_thread and self.request_needs_thread(request):
                 response = await sync_to_async(process_request, thread_sensitive=True)(request)
             else:
                 response = process_request(request)
-        response = response or await cast(Awaitable[HttpResponseBase], self.get_response(request))
-        process_response: Callable[..., Any] | None = getattr(self, "process_response", None)
+        response = response or await self.get_response(request)  # type: ignore[misc]
+        process_response = self._process_response
         if process_response is not None:
-            if self.response_needs_thread(request, response):
+            if self._response_may_need_thread and self.response_needs_thread(request, response):
                 response = await sync_to_async(process_response, thread_sensitive=True)(
                     request, response
                 )
             else:
                 response = process_response(request, response)
-        return cast(HttpResponseBase, response)
+        return response  # type: ignore[no-any-return]
 
 
 class SecurityMiddleware(InlineHooksMixin, security.SecurityMiddleware):
