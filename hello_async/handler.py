@@ -18,6 +18,11 @@ brand new and holds no connection. So here:
    view, sync middleware, the async ORM...), it still runs in that thread, as Django does, so the
    connections that thread opened are closed or returned to the pool.
 
+Django also races the view against ``listen_for_disconnect`` in an ``asyncio.TaskGroup``, whose
+exception groups and awaited cancellation cost more than a small view; ``respond()`` keeps the
+group's semantics with a done callback instead (tests/test_handler.py runs the same scenarios on
+Django's handler and on ours and compares the outcomes).
+
 And the middleware: every stock ``MiddlewareMixin`` hook costs a hop to that thread too. The
 middleware named in ``settings.MIDDLEWARE`` that ``hello_async.inline_middleware`` knows are
 loaded as its inline versions, which run their hooks on the loop unless a hook may do I/O.
@@ -56,12 +61,6 @@ FORKED_SHA256 = {
         "b75c13d1041e06d98675e980fd65a1278112e17192d1dfbd06a4559b2c5eba7a"
     ),
 }
-
-
-class RequestProcessed(Exception):
-    # hello_async: Django defines this class inside handle(), so each request builds a class
-    # (about 20 us, and cyclic garbage for the collector); once per process is enough.
-    pass
 
 
 def context_has_thread() -> bool:
@@ -121,27 +120,47 @@ class HelloASGIHandler(LifespanASGIHandler):
                 await aclose_response(error_response)  # hello_async: inline if no thread
                 return
 
-            response = None
-            try:
-                try:
-                    async with asyncio.TaskGroup() as tg:
-                        tg.create_task(self.listen_for_disconnect(receive))
-                        # hello_async: the request's middleware chain (lean or full).
-                        chain = self.chain_for(request.path_info)
-                        response = await chain.run_get_response(request)
-                        await self.send_response(response, send)
-                        raise RequestProcessed
-                except* (RequestProcessed, RequestAborted):
-                    pass
-            except BaseExceptionGroup as exception_group:
-                if len(exception_group.exceptions) == 1:
-                    raise exception_group.exceptions[0]  # noqa: B904 (as Django has it)
-                raise
+            # hello_async: Django's TaskGroup (the view, plus a task that listens for the
+            # client's disconnect and cancels the view), without the group: see respond().
+            response = await self.respond(request, receive, send)
 
             if response is None:
                 await asend_request_finished(self.__class__)  # hello_async: inline if no thread
             else:
                 await aclose_response(response)  # hello_async: inline if no thread
+
+    async def respond(self, request: Any, receive: Any, send: Any) -> HttpResponseBase | None:
+        """The response sent, or None when the client left first (its view was cancelled).
+
+        Django runs the view and ``listen_for_disconnect`` in an ``asyncio.TaskGroup``; the
+        group costs more than the view of a small endpoint (its exception groups, and a loop
+        round to await the listener's cancellation). Same semantics here, as the group has them:
+        a listener that fails (``RequestAborted`` when the client leaves) cancels this task,
+        and that cancellation is taken back once the body has stopped; ``RequestAborted`` ends
+        the request quietly, any other error propagates. A cancellation from outside still
+        propagates. The listener is cancelled when the body ends, but not awaited.
+        """
+        watch = _ListenerWatch(asyncio.current_task())
+        listener = asyncio.create_task(self.listen_for_disconnect(receive))
+        listener.add_done_callback(watch)
+        response = None
+        try:
+            # hello_async: the request's middleware chain (lean or full).
+            response = await self.chain_for(request.path_info).run_get_response(request)
+            await self.send_response(response, send)
+        except asyncio.CancelledError:
+            if watch.error is None or watch.uncancel() > 0:
+                raise  # cancelled from outside
+        except RequestAborted:
+            pass
+        finally:
+            watch.body_done = True
+            listener.cancel()
+            if watch.error is not None:
+                watch.uncancel()  # once, as the group does (the body may have swallowed it)
+        if watch.error is not None and not isinstance(watch.error, RequestAborted):
+            raise watch.error
+        return response
 
     def __init__(self) -> None:
         super().__init__()  # loads settings.MIDDLEWARE through load_middleware() below
@@ -157,6 +176,35 @@ class HelloASGIHandler(LifespanASGIHandler):
         if path in self.lean_paths or path.startswith(self.lean_prefixes):
             return self.lean
         return self
+
+
+class _ListenerWatch:
+    """Done callback of the disconnect listener: cancels the request's task if it failed first."""
+
+    __slots__ = ("body_done", "error", "task", "uncancelled")
+
+    def __init__(self, task: asyncio.Task[Any] | None) -> None:
+        assert task is not None
+        self.task = task
+        self.error: BaseException | None = None
+        self.body_done = False
+        self.uncancelled = False
+
+    def __call__(self, listener: asyncio.Task[Any]) -> None:
+        if listener.cancelled():
+            return
+        error = listener.exception()  # retrieved even when it came too late to matter
+        if error is None or self.body_done:
+            return
+        self.error = error
+        self.task.cancel()
+
+    def uncancel(self) -> int:
+        """Takes back our cancellation, once; returns the task's remaining cancellations."""
+        if self.uncancelled:
+            return self.task.cancelling()
+        self.uncancelled = True
+        return self.task.uncancel()
 
 
 class _Chain(ASGIHandler):

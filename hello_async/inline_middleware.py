@@ -37,9 +37,7 @@ class InlineHooksMixin(MiddlewareMixin):
         super().__init__(get_response)
         # Looked up once, not on every request (the hooks are methods of the class).
         self._process_request: Callable[..., Any] | None = getattr(self, "process_request", None)
-        self._process_response: Callable[..., Any] | None = getattr(
-            self, "process_response", None
-        )
+        self._process_response: Callable[..., Any] | None = getattr(self, "process_response", None)
         # A class that keeps the defaults below never needs the thread: no call per request.
         cls = type(self)
         self._request_may_need_thread = (

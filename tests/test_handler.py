@@ -3,10 +3,11 @@ connections in the thread that used them while adding no thread to requests that
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import inspect
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -14,8 +15,10 @@ import pytest
 import pytest_asyncio
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.core import signals
+from django.core.handlers.asgi import ASGIHandler
 from django.db import connections
 from django.db.backends.signals import connection_created
+from django.http import HttpResponse
 from django.utils.module_loading import import_string
 
 from hello_async.handler import FORKED_SHA256, HelloASGIHandler, context_has_thread
@@ -151,7 +154,9 @@ async def test_admin_login_with_csrf_and_session(client: httpx.AsyncClient) -> N
 async def test_a_request_whose_client_left_finishes_inline(
     serving: Any, finished_in: list[tuple[int, bool]]
 ) -> None:
-    messages = iter([{"type": "http.request", "body": b""}, {"type": "http.disconnect"}])
+    messages: Iterator[dict[str, Any]] = iter(
+        [{"type": "http.request", "body": b""}, {"type": "http.disconnect"}]
+    )
     sent: list[dict[str, Any]] = []
 
     async def receive() -> dict[str, Any]:
@@ -196,3 +201,126 @@ async def test_full_chain_pages_keep_csp_and_frame_options(client: httpx.AsyncCl
     assert page.status_code == 200
     assert "default-src 'self'" in page.headers["content-security-policy"]
     assert page.headers["x-frame-options"] == "DENY"
+
+
+# --- respond(): Django's TaskGroup semantics without the group ------------------------------------
+#
+# Each scenario runs on Django's own ASGIHandler and on ours, with the same scripted client and the
+# same body (in place of the middleware chain): the outcomes must be the same. If Django changes
+# how handle() races the view against listen_for_disconnect, the stock side changes and this fails.
+
+
+class _Stock(ASGIHandler):
+    def __init__(self, body: Any) -> None:
+        super().__init__()
+        self.body = body
+
+    async def run_get_response(self, request: Any) -> Any:
+        return await self.body()
+
+
+class _Ours(HelloASGIHandler):
+    def __init__(self, body: Any) -> None:
+        super().__init__()
+        self.body = body
+
+    def chain_for(self, path: str) -> Any:
+        return self
+
+    async def run_get_response(self, request: Any) -> Any:
+        return await self.body()
+
+
+def _scenario(name: str) -> tuple[Any, Any, list[str], asyncio.Event]:
+    """(body, receive, events, started) for a scenario; events records what the body saw."""
+    events: list[str] = []
+    started = asyncio.Event()
+    messages: list[dict[str, Any]] = [{"type": "http.request", "body": b""}]
+    if name == "client_leaves":
+        messages.append({"type": "http.disconnect"})
+    elif name == "unexpected_message":
+        messages.append({"type": "http.request", "body": b"again"})
+
+    async def receive() -> dict[str, Any]:
+        if messages:
+            await asyncio.sleep(0.01 if len(messages) == 1 and events else 0)
+            return messages.pop(0)
+        await asyncio.Event().wait()  # the client stays
+        raise AssertionError("unreachable")
+
+    async def body() -> Any:
+        events.append("started")
+        started.set()
+        try:
+            if name == "answers":
+                return HttpResponse("hello")
+            if name == "raises":
+                raise ValueError("boom")
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            events.append("cancelled")
+            if name == "swallows_cancel":
+                return HttpResponse("late")
+            raise
+        raise AssertionError("not cancelled")
+
+    if name == "swallows_cancel":
+        messages.append({"type": "http.disconnect"})
+    return body, receive, events, started
+
+
+SCENARIOS = [
+    "answers",
+    "client_leaves",
+    "swallows_cancel",
+    "unexpected_message",
+    "raises",
+    "cancelled_from_outside",
+]
+
+
+async def _outcome(handler_class: type, name: str) -> dict[str, Any]:
+    body, receive, events, started = _scenario(name)
+    sent: list[Any] = []
+    finished: list[bool] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append((message["type"], message.get("status"), message.get("body")))
+
+    def record(**kwargs: Any) -> None:
+        finished.append(True)
+
+    handler = handler_class(body)
+    tasks_before = asyncio.all_tasks()
+    signals.request_finished.connect(record)
+    try:
+        task = asyncio.create_task(handler(http_scope("/"), receive, send))
+        if name == "cancelled_from_outside":
+            await started.wait()
+            task.cancel()
+        try:
+            await task
+            error = None
+        except BaseException as exc:  # noqa: BLE001 (the outcome under test)
+            error = type(exc).__name__
+        for _ in range(3):  # the listener, cancelled, ends on a later loop round
+            await asyncio.sleep(0)
+    finally:
+        signals.request_finished.disconnect(record)
+    return {
+        "error": error,
+        "events": events,
+        "sent": sent,
+        "finished": finished,
+        "cancelling": task.cancelling(),
+        "tasks_left": asyncio.all_tasks() - tasks_before - {asyncio.current_task()},
+    }
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("name", SCENARIOS)
+async def test_respond_matches_djangos_task_group(serving: Any, name: str) -> None:
+    stock = await _outcome(_Stock, name)
+    ours = await _outcome(_Ours, name)
+    assert ours == stock
+    assert ours["tasks_left"] == set()
