@@ -234,6 +234,13 @@ UPSTREAM_URL = os.environ.get("UPSTREAM_URL", "").strip().rstrip("/") or None
 UPSTREAM_TIMEOUT = env_float("UPSTREAM_TIMEOUT", 10.0, minimum=0.001)
 # Connections the async client may hold open to the upstream (per process).
 UPSTREAM_MAX_CONNECTIONS = env_int("UPSTREAM_MAX_CONNECTIONS", 1000, minimum=1)
+# The async client's transport: "http11" (hello_async.transport: HTTP/1.1 on asyncio and
+# httptools, the leanest) or "aiohttp" (httpx-aiohttp, for what http11 lacks: proxies...).
+UPSTREAM_TRANSPORT = os.environ.get("UPSTREAM_TRANSPORT", "").strip().lower() or "http11"
+if UPSTREAM_TRANSPORT not in {"http11", "aiohttp"}:
+    raise ImproperlyConfigured(
+        f"UPSTREAM_TRANSPORT={UPSTREAM_TRANSPORT!r} must be 'http11' or 'aiohttp'."
+    )
 # Multiplies every demo wait of the article (1 s ticks, 2 s and 1 s waits, the 5 s burn).
 HELLO_ASYNC_TIME_SCALE = env_float("HELLO_ASYNC_TIME_SCALE", 1.0)
 # How long shutdown waits for background work before cancelling what is left, in seconds.

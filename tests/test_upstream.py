@@ -2,13 +2,16 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import aiohttp
 import httpx
 import pytest
+from httpx_aiohttp import AiohttpTransport
 
 from hello_async import upstream
 from hello_async.errors import UpstreamBadStatus, UpstreamTimeout, UpstreamUnavailable
+from hello_async.transport import Http11Transport
 from tests.faultproxy import Blackhole, Drip, FaultProxy, Mode, Pass
 
 
@@ -84,10 +87,34 @@ async def test_connect_error_is_unavailable() -> None:
 
 
 @pytest.mark.asyncio
-async def test_real_refused_port_through_the_aiohttp_transport(unused_tcp_port: int) -> None:
+@pytest.mark.parametrize("transport", ["http11", "aiohttp"])
+async def test_real_refused_port_through_either_transport(
+    unused_tcp_port: int, transport: str, settings: Any
+) -> None:
+    settings.UPSTREAM_TRANSPORT = transport
     real = upstream.Upstream(base_url=f"http://127.0.0.1:{unused_tcp_port}", timeout=5)
     with pytest.raises(UpstreamUnavailable, match="Upstream refused the connection"):
         await real.aget("/")
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("transport", ["http11", "aiohttp"])
+async def test_real_upstream_through_either_transport(
+    httpbin_url: str, transport: str, settings: Any
+) -> None:
+    settings.UPSTREAM_TRANSPORT = transport
+    real = upstream.Upstream(base_url=httpbin_url, timeout=5)
+    await real.astart()
+    try:
+        client = real._clients[asyncio.get_running_loop()]
+        kind = Http11Transport if transport == "http11" else AiohttpTransport
+        assert isinstance(client._transport, kind)
+        response = await real.aget("/get?meat=ribs")
+        assert response.json()["args"] == {"meat": "ribs"}
+        with pytest.raises(UpstreamBadStatus, match="503"):
+            await real.aget("/status/503")
+    finally:
+        await real.aclose()
 
 
 def test_translate_reads_the_aiohttp_cause_behind_connect_timeout() -> None:

@@ -1,0 +1,340 @@
+"""hello_async.transport against real sockets: a local httpbin, and small scripted servers that
+answer exactly what a test needs (keep-alive, a close mid-way, a malformed or endless answer)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gzip
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+import httpx
+import pytest
+
+from hello_async.transport import Http11Transport
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+def client(**limits: float | int | None) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        transport=Http11Transport(limits=httpx.Limits(**limits)),  # type: ignore[arg-type]
+        timeout=httpx.Timeout(5.0),
+        trust_env=False,
+    )
+
+
+@asynccontextmanager
+async def scripted(handler: Handler) -> AsyncIterator[tuple[str, list[int]]]:
+    """A server running ``handler`` per connection; yields its URL and a count of connections."""
+    connections: list[int] = []
+    handlers: set[asyncio.Task[None]] = set()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(1)
+        task = asyncio.current_task()
+        assert task is not None
+        handlers.add(task)
+        try:
+            await handler(reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+            with contextlib.suppress(ConnectionError, asyncio.CancelledError):
+                await writer.wait_closed()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}", connections
+    finally:
+        server.close()
+        for task in handlers:
+            task.cancel()
+        await asyncio.gather(*handlers, return_exceptions=True)
+        await server.wait_closed()
+
+
+async def read_request(reader: asyncio.StreamReader) -> bytes:
+    head = await reader.readuntil(b"\r\n\r\n")
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            await reader.readexactly(int(line.split(b":")[1]))
+    return head
+
+
+def answer(body: bytes, *, extra: bytes = b"") -> bytes:
+    return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n%b\r\n%b" % (len(body), extra, body)
+
+
+async def keep_alive_server(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    while True:
+        head = await read_request(reader)
+        writer.write(answer(head.split(b" ")[1]))
+        await writer.drain()
+
+
+# --- against httpbin ----------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_get_post_and_gzip_against_httpbin(httpbin_url: str) -> None:
+    async with client() as http:
+        got = await http.get(f"{httpbin_url}/get", params={"q": "a b"})
+        assert got.status_code == 200
+        assert got.json()["args"] == {"q": "a b"}
+        assert got.reason_phrase == "OK"
+
+        posted = await http.post(f"{httpbin_url}/post", json={"meats": 6})
+        assert posted.json()["json"] == {"meats": 6}
+
+        gzipped = await http.get(f"{httpbin_url}/gzip")
+        assert gzipped.headers["content-encoding"] == "gzip"
+        assert gzipped.json()["gzipped"] is True
+
+        missing = await http.get(f"{httpbin_url}/status/404")
+        assert missing.status_code == 404
+
+
+@pytest.mark.asyncio
+async def test_a_body_bigger_than_the_read_buffer_streams_whole_and_in_order() -> None:
+    body = bytes(range(256)) * 4096  # 1 MiB: several reads, reading paused and resumed
+
+    async def big(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await read_request(reader)
+            writer.write(answer(body))
+            await writer.drain()
+
+    transport = Http11Transport()
+    async with scripted(big) as (url, connections), httpx.AsyncClient(transport=transport) as http:
+        async with http.stream("GET", url) as streamed:
+            chunks = [chunk async for chunk in streamed.aiter_raw()]
+        assert b"".join(chunks) == body
+        assert len(chunks) > 1
+        assert (await http.get(url)).content == body  # the same connection, reused
+    assert len(connections) == 1
+
+
+# --- the pool -------------------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_one_connection_serves_calls_one_after_another() -> None:
+    async with scripted(keep_alive_server) as (url, connections), client() as http:
+        for path in ("/a", "/b", "/c"):
+            assert (await http.get(url + path)).text == path
+    assert len(connections) == 1
+
+
+@pytest.mark.asyncio
+async def test_at_most_max_connections_and_callers_wait_their_turn() -> None:
+    open_now = peak = 0
+    release, two_open = asyncio.Event(), asyncio.Event()
+
+    async def slow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal open_now, peak
+        open_now += 1
+        peak = max(peak, open_now)
+        if open_now == 2:
+            two_open.set()
+        try:
+            while True:
+                await read_request(reader)
+                await release.wait()
+                writer.write(answer(b"ok"))
+                await writer.drain()
+        finally:
+            open_now -= 1
+
+    async with scripted(slow) as (url, connections), client(max_connections=2) as http:
+        calls = [asyncio.create_task(http.get(url)) for _ in range(6)]
+        await two_open.wait()
+        release.set()
+        answers = await asyncio.gather(*calls)
+    assert [a.text for a in answers] == ["ok"] * 6
+    assert peak == 2 and len(connections) == 2
+
+
+@pytest.mark.asyncio
+async def test_pool_timeout_when_no_connection_frees_up() -> None:
+    async def never(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        await reader.read()  # silent until the client hangs up
+
+    async with scripted(never) as (url, _), client(max_connections=1) as http:
+        first = asyncio.create_task(http.get(url, timeout=httpx.Timeout(5.0)))
+        await asyncio.sleep(0.05)
+        with pytest.raises(httpx.PoolTimeout):
+            await http.get(url, timeout=httpx.Timeout(5.0, pool=0.05))
+        first.cancel()
+
+
+@pytest.mark.asyncio
+async def test_an_idle_connection_past_keepalive_expiry_is_not_reused() -> None:
+    async with (
+        scripted(keep_alive_server) as (url, connections),
+        client(keepalive_expiry=0) as http,
+    ):
+        await http.get(url)
+        await http.get(url)
+    assert len(connections) == 2
+
+
+@pytest.mark.asyncio
+async def test_a_pooled_connection_the_server_closed_is_retried_once_on_a_new_one() -> None:
+    served = 0
+
+    async def closes_after_one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal served
+        await read_request(reader)
+        if served:  # the second connection answers
+            writer.write(answer(b"fresh"))
+            await writer.drain()
+            return
+        served += 1
+        writer.write(answer(b"first"))
+        await writer.drain()
+        await read_request(reader)  # the next request arrives... and the server hangs up
+        writer.transport.abort()
+
+    async with scripted(closes_after_one) as (url, connections), client() as http:
+        assert (await http.get(url)).text == "first"
+        assert (await http.get(url)).text == "fresh"
+    assert len(connections) == 2
+
+
+@pytest.mark.asyncio
+async def test_a_cancelled_call_closes_its_connection() -> None:
+    arrived = asyncio.Event()
+
+    async def never(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        arrived.set()
+        await reader.read()  # silent until the client hangs up
+
+    transport = Http11Transport()
+    async with scripted(never) as (url, _), httpx.AsyncClient(transport=transport) as http:
+        call = asyncio.create_task(http.get(url))
+        await arrived.wait()
+        assert transport.pool_info() == {"connections": 1, "idle": 0}
+        call.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await call
+        assert transport.pool_info() == {"connections": 0, "idle": 0}
+
+
+# --- framing ------------------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_chunked_eof_delimited_gzip_and_head_answers() -> None:
+    packed = gzip.compress(b"smoked")
+
+    async def varied(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            head = await read_request(reader)
+            path = head.split(b" ")[1]
+            if path == b"/chunked":
+                writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+                writer.write(b"3\r\nabc\r\n")
+                await writer.drain()
+                writer.write(b"2\r\nde\r\n0\r\n\r\n")
+            elif path == b"/gzip":
+                writer.write(answer(packed, extra=b"Content-Encoding: gzip\r\n"))
+            elif head.startswith(b"HEAD"):
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n")
+            else:  # no length: the body ends with the connection
+                writer.write(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the end")
+                await writer.drain()
+                return
+            await writer.drain()
+
+    async with scripted(varied) as (url, _), client() as http:
+        assert (await http.get(f"{url}/chunked")).text == "abcde"
+        assert (await http.get(f"{url}/gzip")).text == "smoked"
+        head = await http.head(f"{url}/head")
+        assert head.status_code == 200 and head.content == b""
+        assert (await http.get(f"{url}/eof")).text == "until the end"
+
+
+@pytest.mark.asyncio
+async def test_request_bodies_sized_and_chunked() -> None:
+    bodies: list[bytes] = []
+
+    async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await echo_one(reader, writer)
+
+    async def echo_one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        if b"chunked" in head.lower():
+            body = await reader.readuntil(b"0\r\n\r\n")
+        else:
+            length = next(
+                int(line.split(b":")[1])
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length:")
+            )
+            body = await reader.readexactly(length)
+        bodies.append(body)
+        writer.write(answer(b"ok"))
+        await writer.drain()
+
+    async def parts() -> AsyncIterator[bytes]:
+        yield b"ribs,"
+        yield b"brisket"
+
+    async with scripted(echo) as (url, _), client() as http:
+        await http.post(url, content=b"sausage")
+        await http.post(url, content=parts())
+    assert bodies == [b"sausage", b"5\r\nribs,\r\n7\r\nbrisket\r\n0\r\n\r\n"]
+
+
+# --- errors ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_refused_is_a_connect_error_caused_by_the_refusal(unused_tcp_port: int) -> None:
+    async with client() as http:
+        with pytest.raises(httpx.ConnectError) as caught:
+            await http.get(f"http://127.0.0.1:{unused_tcp_port}/")
+    assert isinstance(caught.value.__cause__, ConnectionRefusedError)
+
+
+@pytest.mark.asyncio
+async def test_silence_is_a_read_timeout() -> None:
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        await reader.read()  # silent until the client hangs up
+
+    async with scripted(silent) as (url, _), client() as http:
+        with pytest.raises(httpx.ReadTimeout):
+            await http.get(url, timeout=httpx.Timeout(5.0, read=0.05))
+
+
+@pytest.mark.asyncio
+async def test_malformed_answer_and_hang_up_are_protocol_errors() -> None:
+    async def bad(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await read_request(reader)
+        if b"/garbage" in head:
+            writer.write(b"NOT HTTP AT ALL\r\n\r\n")
+        else:
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort")
+        await writer.drain()
+
+    async with scripted(bad) as (url, _), client() as http:
+        with pytest.raises(httpx.RemoteProtocolError):
+            await http.get(f"{url}/garbage")
+        with pytest.raises(httpx.RemoteProtocolError, match="complete response body"):
+            await http.get(f"{url}/short")
+
+
+@pytest.mark.asyncio
+async def test_header_injection_is_refused_before_sending() -> None:
+    async with scripted(keep_alive_server) as (url, connections), client() as http:
+        with pytest.raises(httpx.LocalProtocolError):
+            await http.get(url, headers={"X-Meat": "ribs\r\nX-Evil: 1"})
+    assert connections == []
