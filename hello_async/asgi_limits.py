@@ -8,6 +8,8 @@ bytes have been received and stored. This wrapper sits between Uvicorn and Djang
   is never called and the body is never read (Uvicorn stops reading the socket once its small
   buffer is full, and closes the connection after the 413 because of ``Connection: close``).
 * A body without ``Content-Length`` (chunked) is counted as it streams through ``receive``.
+  An HTTP/1.x request with neither (no body) or with an accepted ``Content-Length`` cannot
+  cross the limit, so it goes to Django unwrapped.
   The message that crosses the limit is *not* passed on: Django is told the client
   disconnected instead, so it drops what it spooled and returns without running a view (no
   partial body reaches a view), and the wrapper then answers 413 itself.
@@ -46,13 +48,19 @@ class BodyLimitMiddleware:
             await _send_text(send, 400, "The query string is not valid UTF-8.")
             return
         limit = self.max_bytes
-        declared = _content_length(scope)
+        declared, chunked = _framing(scope)
         if declared == -1:
             await _send_text(send, 400, "Content-Length must be a single whole number of bytes.")
             return
         if declared is not None and declared > limit:
             _log(scope, f"Content-Length {declared}", limit)
             await _send_text(send, 413, _too_large(limit))
+            return
+        if not chunked and scope.get("http_version", "1.1") in _HTTP1:
+            # HTTP/1.x without Transfer-Encoding: the body is Content-Length bytes (within the
+            # limit, checked above) or none at all, so it cannot cross the limit as it streams:
+            # nothing to count, and no wrapped receive and send on every request.
+            await self.app(scope, receive, send)
             return
 
         received = 0
@@ -83,16 +91,25 @@ class BodyLimitMiddleware:
             await _send_text(send, 413, _too_large(limit))
 
 
-def _content_length(scope: Scope) -> int | None:
-    """The declared body length; None when absent, -1 when unusable."""
-    values = [
-        value for name, value in scope.get("headers", []) if name.lower() == b"content-length"
-    ]
+_HTTP1 = frozenset({"1.0", "1.1"})
+
+
+def _framing(scope: Scope) -> tuple[int | None, bool]:
+    """The declared body length (None when absent, -1 when unusable) and whether the request
+    has a Transfer-Encoding (a chunked body, whose length nothing declares)."""
+    values = []
+    chunked = False
+    for name, value in scope.get("headers", ()):
+        name = name.lower()
+        if name == b"content-length":
+            values.append(value)
+        elif name == b"transfer-encoding":
+            chunked = True
     if not values:
-        return None
+        return None, chunked
     if len(set(values)) != 1 or not values[0].strip().isdigit():
-        return -1
-    return int(values[0])
+        return -1, chunked
+    return int(values[0]), chunked
 
 
 def _is_utf8(raw: bytes) -> bool:

@@ -103,6 +103,58 @@ async def test_unusable_content_length_gets_400() -> None:
     assert inner.calls == 0
 
 
+def _streamed(http_version: str, headers: list[tuple[bytes, bytes]]) -> tuple[Scope, Receive]:
+    chunks_left = [b"x" * 60, b"x" * 60]
+
+    async def receive() -> Message:
+        body = chunks_left.pop(0)
+        return {"type": "http.request", "body": body, "more_body": bool(chunks_left)}
+
+    scope: Scope = {"type": "http", "http_version": http_version, "method": "POST", "path": "/"}
+    scope["headers"] = headers
+    return scope, receive
+
+
+@pytest.mark.asyncio
+async def test_an_http1_request_without_transfer_encoding_reaches_the_app_unwrapped() -> None:
+    """Its body is its Content-Length (within the limit) or nothing: there is nothing to count."""
+    seen: list[tuple[Receive, Send]] = []
+
+    async def inner(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append((receive, send))
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        pass
+
+    for headers in ([], [(b"content-length", b"100")]):
+        scope = {"type": "http", "http_version": "1.1", "method": "GET", "headers": headers}
+        await BodyLimitMiddleware(inner, max_bytes=100)(scope, receive, send)
+    assert seen == [(receive, send), (receive, send)]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("http_version", "headers"),
+    [("1.1", [(b"transfer-encoding", b"chunked")]), ("2", [])],
+)
+async def test_a_body_without_declared_length_is_still_counted(
+    http_version: str, headers: list[tuple[bytes, bytes]]
+) -> None:
+    inner = Recorder()
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope, receive = _streamed(http_version, headers)
+    await BodyLimitMiddleware(inner, max_bytes=100)(scope, receive, send)
+    assert inner.disconnected
+    assert sent[0]["status"] == 413
+
+
 @pytest.mark.asyncio
 async def test_other_scopes_pass_through_untouched() -> None:
     seen: list[Scope] = []
