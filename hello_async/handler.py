@@ -52,13 +52,25 @@ from django_asgi_lifespan.handler import LifespanASGIHandler
 
 logger = logging.getLogger("django.request")
 
-# sha256 of inspect.getsource() of the Django methods forked here (Django 6.1.3).
+# sha256 of inspect.getsource() of the Django and asgiref methods forked or inlined here
+# (Django 6.1.3, asgiref 3.13.0).
 FORKED_SHA256 = {
     "django.core.handlers.asgi.ASGIHandler.handle": (
         "c91f27c7fcdc3fff4f1c7082e91cb30f0bfaa5781ca632a116b1d9e607fd752a"
     ),
     "django.core.handlers.base.BaseHandler.load_middleware": (
         "b75c13d1041e06d98675e980fd65a1278112e17192d1dfbd06a4559b2c5eba7a"
+    ),
+    # asend_request_started() runs Signal.send's loop over the receivers itself.
+    "django.dispatch.dispatcher.Signal.send": (
+        "85b22666b79ea97bcb7d2f41c92ee5225626971e948185bc8cde0c730be6c05b"
+    ),
+    # HelloASGIHandler.__call__ enters and leaves the ThreadSensitiveContext inline.
+    "asgiref.sync.ThreadSensitiveContext.__aenter__": (
+        "b0355bf6b275a7c21e22e80892e0aa84438fc1485469d0e75e333ea955c127f4"
+    ),
+    "asgiref.sync.ThreadSensitiveContext.__aexit__": (
+        "5571fec562fa6e843ccb08e60deb367905ecfdf621077e952430d9a52401f0b5"
     ),
 }
 
@@ -70,11 +82,14 @@ def context_has_thread() -> bool:
 
 
 async def asend_request_started(sender: type, scope: dict[str, Any]) -> None:
-    _, async_receivers = signals.request_started._live_receivers(sender)
+    signal = signals.request_started
+    sync_receivers, async_receivers = signal._live_receivers(sender)
     if async_receivers:
-        await signals.request_started.asend(sender=sender, scope=scope)
+        await signal.asend(sender=sender, scope=scope)
     else:
-        signals.request_started.send(sender=sender, scope=scope)
+        # Signal.send's loop, without looking the receivers up a second time.
+        for receiver in sync_receivers:
+            receiver(signal=signal, sender=sender, scope=scope)
 
 
 async def asend_request_finished(sender: type) -> None:
@@ -100,8 +115,23 @@ class HelloASGIHandler(LifespanASGIHandler):
             return
         if scope["type"] != "http":
             raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
-        async with ThreadSensitiveContext():
+        # hello_async: ``async with ThreadSensitiveContext()``, its enter and exit (without an
+        # executor) inline; only a request that made its thread awaits the real __aexit__,
+        # which shuts that thread down.
+        current = SyncToAsync.thread_sensitive_context
+        if current.get(None) is not None:
+            await self.handle(scope, receive, send)  # an enclosing context: asgiref adds none
+            return
+        context = ThreadSensitiveContext()
+        context.token = current.set(context)
+        try:
             await self.handle(scope, receive, send)
+        finally:
+            if context in SyncToAsync.context_to_thread_executor:
+                await context.__aexit__(None, None, None)  # type: ignore[no-untyped-call]
+            else:
+                current.reset(context.token)
+                context.token = None
 
     async def handle(self, scope: Any, receive: Any, send: Any) -> None:
         try:
