@@ -1,0 +1,94 @@
+"""hello_async.httpclient: HTTPX's behaviour kept (cookies, auth, redirects), its code pinned."""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+from collections.abc import Generator
+
+import httpx
+import pytest
+
+from hello_async.httpclient import PINNED_SHA256, LeanAsyncClient, SetCookieOnlyCookies
+
+
+@pytest.mark.parametrize("name", sorted(PINNED_SHA256))
+def test_the_httpx_code_stood_in_for_is_unchanged(name: str) -> None:
+    target: object = httpx
+    for attribute in name.split(".")[1:]:
+        target = getattr(target, attribute)
+    source = inspect.getsource(target)  # type: ignore[arg-type]
+    assert hashlib.sha256(source.encode()).hexdigest() == PINNED_SHA256[name], (
+        f"{name} changed in this HTTPX release: review hello_async/httpclient.py, then update "
+        "PINNED_SHA256"
+    )
+
+
+def echo(request: httpx.Request) -> httpx.Response:
+    """/set sets a cookie; /redirect redirects to /echo; every answer echoes what was sent."""
+    sent = {
+        "cookie": request.headers.get("cookie"),
+        "authorization": request.headers.get("authorization"),
+        "path": request.url.path,
+    }
+    if request.url.path == "/set":
+        return httpx.Response(200, json=sent, headers={"Set-Cookie": "meat=ribs; Path=/"})
+    if request.url.path == "/redirect":
+        return httpx.Response(302, headers={"Location": "/echo"})
+    return httpx.Response(200, json=sent)
+
+
+def lean(**kwargs: object) -> LeanAsyncClient:
+    return LeanAsyncClient(
+        base_url="http://upstream.test", transport=httpx.MockTransport(echo), **kwargs
+    )
+
+
+@pytest.mark.asyncio
+async def test_cookies_set_by_a_response_are_kept_and_sent() -> None:
+    async with lean() as client:
+        assert (await client.get("/echo")).json()["cookie"] is None
+        assert dict(client.cookies) == {}  # no Set-Cookie: the jar was not consulted
+        await client.get("/set")
+        assert dict(client.cookies) == {"meat": "ribs"}
+        assert (await client.get("/echo")).json()["cookie"] == "meat=ribs"
+
+
+@pytest.mark.asyncio
+async def test_cookies_given_at_creation_or_assigned_later_are_sent() -> None:
+    async with lean(cookies={"flavor": "stubbs"}) as client:
+        assert isinstance(client.cookies, SetCookieOnlyCookies)
+        assert (await client.get("/echo")).json()["cookie"] == "flavor=stubbs"
+        client.cookies = {"flavor": "daves"}  # type: ignore[assignment]
+        assert isinstance(client.cookies, SetCookieOnlyCookies)
+        assert (await client.get("/echo")).json()["cookie"] == "flavor=daves"
+
+
+class TwoStepAuth(httpx.Auth):
+    """Sends the request, then once more with a header: a flow of two requests."""
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response]:
+        yield request
+        request.headers["Authorization"] = "Second try"
+        yield request
+
+
+@pytest.mark.asyncio
+async def test_real_auth_still_runs_its_flow() -> None:
+    async with lean(auth=("user", "pass")) as client:
+        assert (await client.get("/echo")).json()["authorization"].startswith("Basic ")
+    async with lean() as client:
+        answer = await client.get("/echo", auth=TwoStepAuth())
+        assert answer.json()["authorization"] == "Second try"
+        assert len(answer.history) == 1
+        anonymous = await client.get("http://user:pass@upstream.test/echo")
+        assert anonymous.json()["authorization"].startswith("Basic ")  # credentials in the URL
+
+
+@pytest.mark.asyncio
+async def test_redirects_are_followed_or_not_as_asked() -> None:
+    async with lean() as client:
+        followed = await client.get("/redirect", follow_redirects=True)
+        assert followed.json()["path"] == "/echo" and len(followed.history) == 1
+        kept = await client.get("/redirect")
+        assert kept.status_code == 302 and kept.next_request is not None
