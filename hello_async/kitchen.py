@@ -33,13 +33,20 @@ def scaled(seconds: float) -> float:
     return seconds * float(settings.HELLO_ASYNC_TIME_SCALE)
 
 
+async def await_scaled(seconds: float) -> None:
+    """A non-blocking wait of ``scaled(seconds)``; none at all (not even a loop round) at 0."""
+    wait = scaled(seconds)
+    if wait > 0:
+        await asyncio.sleep(wait)
+
+
 # --- /async/, /sync/ and /sync_to_async/ ----------------------------------------------------------
 
 
 async def ahttp_call() -> None:
     """Count 1..5 with non-blocking sleeps, then GET the upstream and log the response."""
     for num in range(1, TICKS + 1):
-        await asyncio.sleep(scaled(TICK_SECONDS))
+        await await_scaled(TICK_SECONDS)
         logger.info("%d", num)
     response = await upstream.aget("/")
     logger.info("%r", response)
@@ -75,7 +82,7 @@ class SmokeResult:
 
 async def aget_smokables() -> list[str]:
     logger.info("Getting smokeables...")
-    await asyncio.sleep(scaled(SMOKABLES_SECONDS))
+    await await_scaled(SMOKABLES_SECONDS)
     await upstream.aget("/")
     logger.info("Returning smokeable")
     return list(SMOKABLES)
@@ -83,7 +90,7 @@ async def aget_smokables() -> list[str]:
 
 async def aget_flavor() -> str:
     logger.info("Getting flavor...")
-    await asyncio.sleep(scaled(FLAVOR_SECONDS))
+    await await_scaled(FLAVOR_SECONDS)
     await upstream.aget("/")
     logger.info("Returning flavor")
     return random.choice(FLAVORS)
