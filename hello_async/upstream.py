@@ -39,8 +39,7 @@ import contextvars
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import aiohttp
@@ -64,6 +63,29 @@ logger = logging.getLogger(__name__)
 AsyncTransportFactory = Callable[[], httpx.AsyncBaseTransport]
 
 
+class _Serving:
+    """The long-lived client of one serving loop, with what each of its calls needs at hand
+    (reading them from settings per call costs a few microseconds each)."""
+
+    __slots__ = ("_urls", "base_url", "client", "timeout")
+
+    def __init__(self, client: httpx.AsyncClient, base_url: str, timeout: float) -> None:
+        self.client = client
+        self.base_url = base_url
+        self.timeout = timeout
+        self._urls: dict[str, httpx.URL] = {}
+
+    def url(self, path: str) -> httpx.URL:
+        # An absolute httpx.URL, parsed once per path: given a relative one, HTTPX parses and
+        # merges it with the base URL on every call (about a fifth of a call's CPU).
+        url = self._urls.get(path)
+        if url is None:
+            url = httpx.URL(self.base_url + path)
+            if len(self._urls) < 1024:  # compare's /delay/<s> paths are many; keep it bounded
+                self._urls[path] = url
+        return url
+
+
 class Upstream:
     """HTTP access to the upstream, with the clients' lifetimes, deadlines and error mapping.
 
@@ -85,10 +107,9 @@ class Upstream:
         self._max_connections = max_connections
         self._async_transport = async_transport
         self._sync_transport = sync_transport
-        self._clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
+        self._clients: dict[asyncio.AbstractEventLoop, _Serving] = {}
         self._sync_client: httpx.Client | None = None
         self._sync_lock = threading.Lock()
-        self._urls: dict[str, httpx.URL] = {}
 
     # --- configuration --------------------------------------------------------------------
 
@@ -138,52 +159,40 @@ class Upstream:
             # Resolving the base URL may start the local httpbin: keep that off the loop.
             if self._base_url is None and not settings.UPSTREAM_URL:
                 await asyncio.to_thread(local_upstream.ensure_started)
-            self._clients[loop] = self._new_async_client()
+            self._clients[loop] = _Serving(self._new_async_client(), self.base_url, self.timeout)
             logger.debug("Upstream client opened for %s", self.base_url)
 
     async def aclose(self) -> None:
         """Close the running loop's client (at ASGI lifespan shutdown)."""
-        client = self._clients.pop(asyncio.get_running_loop(), None)
-        if client is not None:
-            await client.aclose()
-
-    @asynccontextmanager
-    async def _aclient(self) -> AsyncIterator[httpx.AsyncClient]:
-        client = self._clients.get(asyncio.get_running_loop())
-        if client is not None:
-            yield client
-            return
-        # No lifespan on this loop (WSGI, runserver, Django's test client): the loop ends
-        # with the request, so the client must end with the call.
-        async with self._new_async_client() as one_off:
-            yield one_off
+        serving = self._clients.pop(asyncio.get_running_loop(), None)
+        if serving is not None:
+            await serving.client.aclose()
 
     # --- calls ----------------------------------------------------------------------------
 
-    def _absolute(self, path: str) -> httpx.URL:
-        # An absolute httpx.URL, parsed once per path: given a relative one, HTTPX parses and
-        # merges it with the base URL on every call (about a fifth of a call's CPU).
-        text = self.base_url + path
-        url = self._urls.get(text)
-        if url is None:
-            url = httpx.URL(text)
-            if len(self._urls) < 1024:  # compare's /delay/<s> paths are many; keep it bounded
-                self._urls[text] = url
-        return url
-
     async def aget(self, path: str = "/") -> httpx.Response:
         """GET ``path`` from the upstream; the response's body is read. Raises UpstreamError."""
+        serving = self._clients.get(asyncio.get_running_loop())
+        if serving is not None:
+            base_url, timeout = serving.base_url, serving.timeout
+        else:
+            base_url, timeout = self.base_url, self.timeout
         try:
-            async with asyncio.timeout(self.timeout), self._aclient() as client:
-                response = await client.get(self._absolute(path))
+            async with asyncio.timeout(timeout):
+                if serving is not None:
+                    response = await serving.client.get(serving.url(path))
+                else:
+                    # No lifespan on this loop (WSGI, runserver, Django's test client): the
+                    # loop ends with the request, so the client must end with the call.
+                    async with self._new_async_client() as one_off:
+                        response = await one_off.get(path)
         except TimeoutError as exc:
             raise UpstreamTimeout(
-                f"Upstream timed out: no answer from {self.base_url}{path} "
-                f"within {self.timeout:g} s"
+                f"Upstream timed out: no answer from {base_url}{path} within {timeout:g} s"
             ) from exc
         except (httpx.HTTPError, aiohttp.ClientError) as exc:
             # aiohttp errors that httpx-aiohttp does not map (a malformed answer) arrive raw.
-            raise translate(exc, url=f"{self.base_url}{path}") from exc
+            raise translate(exc, url=f"{base_url}{path}") from exc
         return check_status(response)
 
     def get(self, path: str = "/") -> httpx.Response:

@@ -106,7 +106,7 @@ async def test_real_upstream_through_either_transport(
     real = upstream.Upstream(base_url=httpbin_url, timeout=5)
     await real.astart()
     try:
-        client = real._clients[asyncio.get_running_loop()]
+        client = real._clients[asyncio.get_running_loop()].client
         kind = Http11Transport if transport == "http11" else AiohttpTransport
         assert isinstance(client._transport, kind)
         response = await real.aget("/get?meat=ribs")
