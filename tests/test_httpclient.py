@@ -9,18 +9,27 @@ from collections.abc import Generator
 import httpx
 import pytest
 
+from hello_async import transport
 from hello_async.httpclient import PINNED_SHA256, LeanAsyncClient, SetCookieOnlyCookies
 
+PINS = {
+    **{name: ("hello_async/httpclient.py", digest) for name, digest in PINNED_SHA256.items()},
+    **{
+        name: ("hello_async/transport.py", digest)
+        for name, digest in transport.PINNED_SHA256.items()
+    },
+}
 
-@pytest.mark.parametrize("name", sorted(PINNED_SHA256))
-def test_the_httpx_code_stood_in_for_is_unchanged(name: str) -> None:
+
+@pytest.mark.parametrize("name", sorted(PINS))
+def test_the_httpx_code_relied_on_is_unchanged(name: str) -> None:
+    module, digest = PINS[name]
     target: object = httpx
     for attribute in name.split(".")[1:]:
         target = getattr(target, attribute)
     source = inspect.getsource(target)  # type: ignore[arg-type]
-    assert hashlib.sha256(source.encode()).hexdigest() == PINNED_SHA256[name], (
-        f"{name} changed in this HTTPX release: review hello_async/httpclient.py, then update "
-        "PINNED_SHA256"
+    assert hashlib.sha256(source.encode()).hexdigest() == digest, (
+        f"{name} changed in this HTTPX release: review {module}, then update its PINNED_SHA256"
     )
 
 

@@ -99,6 +99,15 @@ async def test_get_post_and_gzip_against_httpbin(httpbin_url: str) -> None:
 
 
 @pytest.mark.asyncio
+async def test_a_small_answer_arrives_read_and_can_still_be_streamed() -> None:
+    async with scripted(keep_alive_server) as (url, _), client() as http:
+        read = await http.get(f"{url}/ribs")
+        assert read.content == b"/ribs" and read.elapsed.total_seconds() >= 0
+        async with http.stream("GET", f"{url}/brisket") as streamed:
+            assert [chunk async for chunk in streamed.aiter_raw()] == [b"/brisket"]
+
+
+@pytest.mark.asyncio
 async def test_a_body_bigger_than_the_read_buffer_streams_whole_and_in_order() -> None:
     body = bytes(range(256)) * 4096  # 1 MiB: several reads, reading paused and resumed
 
