@@ -567,13 +567,29 @@ class Http11Transport(httpx.AsyncBaseTransport):
 # --- the request on the wire --------------------------------------------------------------------
 
 
-def _head(request: httpx.Request) -> tuple[bytes, bool, bool]:
+Head = tuple[bytes, bool, bool]
+_heads: dict[tuple[str, bytes, tuple[tuple[bytes, bytes], ...]], Head] = {}
+_HEADS_MAX = 512
+
+
+def _head(request: httpx.Request) -> Head:
     """The request line and headers; whether the request asked to close the connection, and
-    whether its body is chunked."""
-    url = request.url
-    parts = [request.method.encode("ascii"), b" ", url.raw_path, b" HTTP/1.1\r\n"]
+    whether its body is chunked. Built (and checked) once per distinct head: a client calling
+    the same URL sends the same bytes every time."""
+    key = (request.method, request.url.raw_path, tuple(request.headers.raw))
+    head = _heads.get(key)
+    if head is None:
+        head = _build_head(*key)
+        if len(_heads) >= _HEADS_MAX:
+            _heads.clear()
+        _heads[key] = head
+    return head
+
+
+def _build_head(method: str, target: bytes, headers: tuple[tuple[bytes, bytes], ...]) -> Head:
+    parts = [method.encode("ascii"), b" ", target, b" HTTP/1.1\r\n"]
     close_after = chunked = False
-    for name, value in request.headers.raw:
+    for name, value in headers:
         if b"\r" in value or b"\n" in value or b"\r" in name or b"\n" in name or b":" in name:
             raise httpx.LocalProtocolError(f"Invalid header {name!r}")
         lowered = name.lower()
