@@ -46,6 +46,7 @@ from django.core.exceptions import ImproperlyConfigured, MiddlewareNotUsed, Requ
 from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.core.handlers.exception import convert_exception_to_response
 from django.http import HttpResponseBase
+from django.http.response import ResponseHeaders
 from django.urls import set_script_prefix
 from django.utils.module_loading import import_string
 from django_asgi_lifespan.handler import LifespanASGIHandler
@@ -60,6 +61,25 @@ FORKED_SHA256 = {
     ),
     "django.core.handlers.base.BaseHandler.load_middleware": (
         "b75c13d1041e06d98675e980fd65a1278112e17192d1dfbd06a4559b2c5eba7a"
+    ),
+    # HelloASGIHandler.send_response: Django's, reading ResponseHeaders' store directly.
+    "django.core.handlers.asgi.ASGIHandler.send_response": (
+        "d91e83d2c6859eda84c27849a03f1f4e4b84459f27db951cf95c9155cf4ff6ed"
+    ),
+    "django.core.handlers.asgi.ASGIHandler.chunk_bytes": (
+        "6c045731cd77bd2da8253e0a55f1d1e8c9c6c78f412f73a4592d5df5dfb6a6ad"
+    ),
+    "django.http.response.HttpResponseBase.items": (
+        "e7eb0d1de3dff802c7e32d19236b0d7ccb807df1345d59ee2563b2fff86c976b"
+    ),
+    "django.http.response.ResponseHeaders.__setitem__": (
+        "ec78a9c6b2bc2b8ca0b4a2b096b28b82481d836f35938da180806d2590bc1c14"
+    ),
+    "django.utils.datastructures.CaseInsensitiveMapping.__iter__": (
+        "8fd80f8829fc14f8c19a932798df4343e5cbce91247e0ccd0a43045c1be8833b"
+    ),
+    "django.utils.datastructures.CaseInsensitiveMapping.__getitem__": (
+        "50522e6951e62263533e5128ac3f5dfdeb8aeb4b5c112777aebd7f9a3f37f244"
     ),
     # asend_request_started() runs Signal.send's loop over the receivers itself.
     "django.dispatch.dispatcher.Signal.send": (
@@ -191,6 +211,45 @@ class HelloASGIHandler(LifespanASGIHandler):
         if watch.error is not None and not isinstance(watch.error, RequestAborted):
             raise watch.error
         return response
+
+    async def send_response(self, response: Any, send: Any) -> None:
+        """Django's ``send_response``, cheaper for the common case (about 7 us -> 1.5 us).
+
+        A plain ``HttpResponseBase`` whose headers are Django's ``ResponseHeaders``: the headers
+        read straight from their store (not through the ``Mapping`` machinery, one case-folded
+        lookup per header), and a body that fits in one chunk sent as one message without the
+        ``chunk_bytes`` generator. The same messages as Django's; anything else is Django's.
+        """
+        if (
+            response.streaming
+            or type(response).items is not HttpResponseBase.items
+            or type(response.headers) is not ResponseHeaders
+        ):
+            await super().send_response(response, send)
+            return
+        response_headers = []
+        stored: Any = response.headers._store.values()  # (name, value) by lower-case name
+        for header, value in stored:
+            if isinstance(header, str):
+                header = header.encode("ascii")
+            if isinstance(value, str):
+                value = value.encode("latin1")
+            response_headers.append((bytes(header), bytes(value)))
+        for c in response.cookies.values():
+            response_headers.append((b"Set-Cookie", c.OutputString().encode("ascii")))
+        await send(
+            {
+                "type": "http.response.start",
+                "status": response.status_code,
+                "headers": response_headers,
+            }
+        )
+        content = response.content
+        if len(content) > self.chunk_size:
+            for chunk, last in self.chunk_bytes(content):
+                await send({"type": "http.response.body", "body": chunk, "more_body": not last})
+            return
+        await send({"type": "http.response.body", "body": content, "more_body": False})
 
     def __init__(self) -> None:
         super().__init__()  # loads settings.MIDDLEWARE through load_middleware() below
