@@ -26,10 +26,10 @@ from typing import Any
 import httpx
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
-from httpx_aiohttp import AiohttpTransport
 
 from hello_async.errors import HelloAsyncError
 from hello_async.lab.presets import MAX_CONCURRENCY, Preset, Side
+from hello_async.transport import Http11Transport
 
 DEADLINE = 30.0
 
@@ -187,8 +187,8 @@ class Progress:
 # --- the runner ----------------------------------------------------------------------------------
 
 
-def _aiohttp_transport(limits: httpx.Limits) -> httpx.AsyncBaseTransport:
-    return AiohttpTransport(limits=limits, trust_env=False)
+def _http11_transport(limits: httpx.Limits) -> httpx.AsyncBaseTransport:
+    return Http11Transport(limits=limits)
 
 
 class Lab:
@@ -197,7 +197,7 @@ class Lab:
     def __init__(
         self, *, transport: TransportFactory | None = None, deadline: float = DEADLINE
     ) -> None:
-        self._transport = transport or _aiohttp_transport
+        self._transport = transport or _http11_transport
         self.deadline = deadline
         # A threading lock, not an asyncio one: under WSGI or a test client each request has
         # a loop of its own, and "one at a time" must still hold.
