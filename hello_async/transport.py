@@ -56,7 +56,6 @@ PINNED_SHA256 = {
 }
 
 _READ_HIGH_WATER = 256 * 1024  # buffered body bytes beyond which reading pauses
-_NO_BODY_STATUS = frozenset({204, 304})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -151,18 +150,27 @@ class _Connection(asyncio.Protocol):
     # --- httptools callbacks ------------------------------------------------------------------
 
     def on_message_begin(self) -> None:
+        if self.complete:
+            # Bytes after the answer, in the same read: no second answer was asked for, so
+            # keep the first one as it is and do not reuse the connection.
+            self.keep_alive = False
+            return
         self.headers = []
         self.body = []
         self._buffered = 0
         self.reason = b""
 
     def on_status(self, status: bytes) -> None:
-        self.reason += status
+        if not self.complete:
+            self.reason += status
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers.append((name, value))
+        if not self.complete:
+            self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
+        if self.complete:
+            return
         status = self._parser.get_status_code()
         if 100 <= status < 200:
             return  # an interim response (103 Early Hints...): the final one follows
@@ -170,7 +178,7 @@ class _Connection(asyncio.Protocol):
         self.http_version = b"HTTP/" + self._parser.get_http_version().encode("ascii")
         self.keep_alive = bool(self._parser.should_keep_alive())
         self.headers_done = True
-        if self._head_only or status in _NO_BODY_STATUS:
+        if self._head_only:
             # httptools cannot be told that a HEAD response has no body: end it here and do
             # not reuse the connection, whose parser would wait for the announced body.
             self.keep_alive = False
@@ -189,6 +197,8 @@ class _Connection(asyncio.Protocol):
         self._wake()
 
     def on_message_complete(self) -> None:
+        if self.complete:
+            return
         if not self.headers_done:
             self.on_message_begin()  # the end of an interim response
             return

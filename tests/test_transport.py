@@ -347,3 +347,35 @@ async def test_header_injection_is_refused_before_sending() -> None:
         with pytest.raises(httpx.LocalProtocolError):
             await http.get(url, headers={"X-Meat": "ribs\r\nX-Evil: 1"})
     assert connections == []
+
+
+@pytest.mark.asyncio
+async def test_no_content_interim_answers_and_stray_bytes() -> None:
+    async def odd(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            head = await read_request(reader)
+            path = head.split(b" ")[1]
+            if path == b"/none":
+                writer.write(b"HTTP/1.1 204 No Content\r\n\r\n")
+            elif path == b"/hints":
+                writer.write(b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n")
+                writer.write(answer(b"after the hints"))
+            elif path == b"/stray":
+                writer.write(
+                    answer(b"the answer") + b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstray"
+                )
+            else:
+                writer.write(answer(path))
+            await writer.drain()
+
+    async with scripted(odd) as (url, connections), client() as http:
+        none = await http.get(f"{url}/none")
+        assert none.status_code == 204 and none.content == b""
+        assert (await http.get(f"{url}/a")).text == "/a"  # 204 left the connection reusable
+        assert len(connections) == 1
+        hinted = await http.get(f"{url}/hints")
+        assert hinted.status_code == 200 and hinted.text == "after the hints"
+        stray = await http.get(f"{url}/stray")
+        assert stray.text == "the answer" and "link" not in stray.headers
+        assert (await http.get(f"{url}/b")).text == "/b"
+    assert len(connections) == 2  # the connection that carried stray bytes was not reused
