@@ -14,7 +14,8 @@ What it does
     * HTTP/1.1 over TCP, or TLS for ``https`` (HTTPX's default SSL context, or the one given).
     * One pool for all origins: at most ``max_connections`` connections (callers beyond that
       wait, up to the pool timeout), at most ``max_keepalive_connections`` idle ones, idle ones
-      closed after ``keepalive_expiry``; taking and returning a connection is O(1).
+      closed after ``keepalive_expiry`` (one timer per pool sweeps them); taking and returning a
+      connection is O(1).
     * A connection goes back to the pool only after its response was read whole and both sides
       allow keep-alive; a call that is cancelled or fails closes its connection.
     * A request sent on a pooled connection that the server had closed meanwhile is retried once
@@ -357,6 +358,7 @@ class Http11Transport(httpx.AsyncBaseTransport):
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
+        self._sweeper: asyncio.TimerHandle | None = None
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -442,6 +444,9 @@ class Http11Transport(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         self._closed = True
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
         for connection in list(self._connections):
             connection.close()
         self._idle.clear()
@@ -549,9 +554,26 @@ class Http11Transport(httpx.AsyncBaseTransport):
             connection.idle_since = self.loop.time()
             self._idle.setdefault(connection.origin, deque()).append(connection)
             self._idle_count += 1
+            if self._sweeper is None and self._keepalive_expiry is not None:
+                self._sweeper = self.loop.call_later(self._keepalive_expiry, self._sweep)
             self._wake_one()
         else:
             connection.close()
+
+    def _sweep(self) -> None:
+        """Close the connections idle for longer than the keep-alive expiry (the oldest are at
+        the left of each origin's deque), and look again while any stay idle."""
+        self._sweeper = None
+        expiry = self._keepalive_expiry
+        if expiry is None or self._closed:
+            return
+        now = self.loop.time()
+        for idle in self._idle.values():
+            while idle and now - idle[0].idle_since > expiry:
+                idle.popleft().close()
+                self._idle_count -= 1
+        if self._idle_count:
+            self._sweeper = self.loop.call_later(expiry, self._sweep)
 
     def _forget(self, connection: _Connection) -> None:
         """A connection closed (by us or by the server): free its place in the pool."""

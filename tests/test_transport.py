@@ -379,3 +379,28 @@ async def test_no_content_interim_answers_and_stray_bytes() -> None:
         assert stray.text == "the answer" and "link" not in stray.headers
         assert (await http.get(f"{url}/b")).text == "/b"
     assert len(connections) == 2  # the connection that carried stray bytes was not reused
+
+
+@pytest.mark.asyncio
+async def test_idle_connections_close_after_the_keepalive_expiry_without_new_calls() -> None:
+    hung_up, all_hung_up = 0, asyncio.Event()
+
+    async def counts_hang_ups(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal hung_up
+        try:
+            await keep_alive_server(reader, writer)
+        except asyncio.IncompleteReadError:  # the client closed the connection
+            hung_up += 1
+            if hung_up == 5:
+                all_hung_up.set()
+
+    transport = Http11Transport(limits=httpx.Limits(keepalive_expiry=0.05))
+    async with (
+        scripted(counts_hang_ups) as (url, _),
+        httpx.AsyncClient(transport=transport) as http,
+    ):
+        await asyncio.gather(*(http.get(url) for _ in range(5)))
+        assert transport.pool_info()["idle"] == 5
+        async with asyncio.timeout(5):
+            await all_hung_up.wait()  # no call since: the pool's sweep closed them
+        assert transport.pool_info() == {"connections": 0, "idle": 0}
