@@ -81,6 +81,19 @@ FORKED_SHA256 = {
     "django.utils.datastructures.CaseInsensitiveMapping.__getitem__": (
         "50522e6951e62263533e5128ac3f5dfdeb8aeb4b5c112777aebd7f9a3f37f244"
     ),
+    # hello_async.params.text() builds what these build for a text body (tests/test_params.py).
+    "django.http.response.HttpResponseBase.__init__": (
+        "c9cd91385579053e05889c3e6c21e94c99acd8544cff698b20254f09e14021ab"
+    ),
+    "django.http.response.HttpResponse.__init__": (
+        "7b59f02a4ec510bf2bd90f7164a2ade1ddb93171851c2ab81c5aafb7216755c1"
+    ),
+    "django.http.response.ResponseHeaders.__init__": (
+        "1a14383b0da69b1f29b94fff8a378edc597624fa0e7762f81dc16f26c82adc22"
+    ),
+    "django.http.response.HttpResponseBase.make_bytes": (
+        "ac7739258e586d723c7330c0a1d44b101971044fe74cef65b3ab6819cf316865"
+    ),
     # asend_request_started() runs Signal.send's loop over the receivers itself.
     "django.dispatch.dispatcher.Signal.send": (
         "85b22666b79ea97bcb7d2f41c92ee5225626971e948185bc8cde0c730be6c05b"
