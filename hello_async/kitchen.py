@@ -98,10 +98,11 @@ async def aget_flavor() -> str:
 
 def smoke(smokables: list[str], flavor: str) -> int:
     """Smokes some meats and applies the flavor; returns how many were smoked."""
-    for smokable in smokables:
-        logger.info("Smoking some %s...", smokable)
-        logger.info("Applying the %s...", flavor)
-        logger.info("%s smoked.", smokable.capitalize())
+    if logger.isEnabledFor(logging.INFO):  # one check, not three a meat (WARNING under load)
+        for smokable in smokables:
+            logger.info("Smoking some %s...", smokable)
+            logger.info("Applying the %s...", flavor)
+            logger.info("%s smoked.", smokable.capitalize())
     return len(smokables)
 
 
