@@ -6,7 +6,6 @@ from django.urls import include, path
 from hello_async import compare, health, views
 
 urlpatterns = [
-    path("admin/", admin.site.urls),
     path("", views.index, name="index"),
     path("async/", views.async_view, name="async"),
     path("sync/", views.sync_view, name="sync"),
@@ -19,4 +18,8 @@ urlpatterns = [
     path("", include(health)),  # /healthz, /readyz, /metrics
     path("lab/", include("hello_async.lab.views")),
     path("i18n/", include("django.conf.urls.i18n")),
+    # Last: a request's URL is tried against the patterns in order, and the admin's include is the
+    # one pattern whose miss raises (Resolver404) rather than returning None. No other route can
+    # match a path under admin/ (tests/test_urls.py), so the order decides nothing else.
+    path("admin/", admin.site.urls),
 ]
