@@ -51,6 +51,8 @@ from django.urls import set_script_prefix
 from django.utils.module_loading import import_string
 from django_asgi_lifespan.handler import LifespanASGIHandler
 
+from hello_async.fast_receivers import close_response, send_sync_receivers
+
 logger = logging.getLogger("django.request")
 
 # sha256 of inspect.getsource() of the Django and asgiref methods forked or inlined here
@@ -94,6 +96,47 @@ FORKED_SHA256 = {
     "django.http.response.HttpResponseBase.make_bytes": (
         "ac7739258e586d723c7330c0a1d44b101971044fe74cef65b3ab6819cf316865"
     ),
+    # hello_async.fast_receivers: Django's request signal receivers, asgiref's Local reads.
+    "asgiref.local._ThreadCriticalLocal.__getattr__": (
+        "e48d8b058f4243faeb3cc7f00c94d576837c9f1e1ab5f5ea801e2476a8b75824"
+    ),
+    "asgiref.local._ThreadCriticalLocal._get_storage": (
+        "ba849d5b66bcb88109e2c5465a2ccb6373218b392367c8f9053155afd5647a58"
+    ),
+    "asgiref.local._DefaultLocal.__getattr__": (
+        "e68327aa9746ab2d9302b4a7515389e15c8667a46ad1042f737c3e53285dc944"
+    ),
+    "asgiref.local._CVar.__getattr__": (
+        "3f17578ef129fb79b05e90f0d9409e962d634165ea38866d11442c33445c6f35"
+    ),
+    "asgiref.local._CVar._storage": (
+        "37bfde39a7ef0ef3744dbda3719f50d0308432c76e35ac687f57dcf3f4d0aeee"
+    ),
+    "asgiref.local.Local.__new__": (
+        "8d1688ca0d970fd65c502c2201653fb11a3850dfb988490e3178ab06788a51cb"
+    ),
+    "django.utils.connection.BaseConnectionHandler.all": (
+        "025dd23cb80fcc62a12cd8c996fe8ef7b967a96758650452f6eceb3276a00606"
+    ),
+    "django.utils.connection.BaseConnectionHandler.close_all": (
+        "4faac3895c01a40be9e051bf9b8f3dedbf3dd7e4e91267bc2b0466fc225a31ca"
+    ),
+    "django.db.reset_queries": ("9989bcde56b2f76a5f82e3e24bccd1808759ca6ae72b501470e171628f1fe712"),
+    "django.db.close_old_connections": (
+        "c352dd45e8333c97d83fb0905f187e31475cb3d8bb9308611077febb6e21deb6"
+    ),
+    "django.core.cache.close_caches": (
+        "abe7badf0640b1466b5352dffad178f043f14c2dfab96eabb1275b50f4e301a6"
+    ),
+    "django.core.handlers.base.reset_urlconf": (
+        "7ad5ce3f320f5c51f1a6bc7867df5574482acc6df32968e4bb7842026b4d4707"
+    ),
+    "django.urls.base.set_urlconf": (
+        "a800ca3136841f64c5a19622370cd41ef268cf1d9580532f6ce80b7960631407"
+    ),
+    "django.http.response.HttpResponseBase.close": (
+        "84589f5b23acbb23aa9010f3506ef411b72b1053f2fc2764590e2b3bf3470438"
+    ),
     # asend_request_started() runs Signal.send's loop over the receivers itself.
     "django.dispatch.dispatcher.Signal.send": (
         "85b22666b79ea97bcb7d2f41c92ee5225626971e948185bc8cde0c730be6c05b"
@@ -120,25 +163,25 @@ async def asend_request_started(sender: type, scope: dict[str, Any]) -> None:
     if async_receivers:
         await signal.asend(sender=sender, scope=scope)
     else:
-        # Signal.send's loop, without looking the receivers up a second time.
-        for receiver in sync_receivers:
-            receiver(signal=signal, sender=sender, scope=scope)
+        # Signal.send's loop, without looking the receivers up a second time (and Django's
+        # receivers in their cheaper versions: hello_async.fast_receivers).
+        send_sync_receivers(signal, sync_receivers, sender, scope=scope)
 
 
 async def asend_request_finished(sender: type) -> None:
     """For a request that ended without a response (the client went away)."""
-    _, async_receivers = signals.request_finished._live_receivers(sender)
+    sync_receivers, async_receivers = signals.request_finished._live_receivers(sender)
     if context_has_thread() or async_receivers:
         await signals.request_finished.asend(sender=sender)
     else:
-        signals.request_finished.send(sender=sender)
+        send_sync_receivers(signals.request_finished, sync_receivers, sender)
 
 
 async def aclose_response(response: HttpResponseBase) -> None:
     if context_has_thread():
         await sync_to_async(response.close)()
     else:
-        response.close()
+        close_response(response)  # response.close(), Django's receivers in their cheaper versions
 
 
 class HelloASGIHandler(LifespanASGIHandler):
