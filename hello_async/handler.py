@@ -137,6 +137,22 @@ FORKED_SHA256 = {
     "django.http.response.HttpResponseBase.close": (
         "84589f5b23acbb23aa9010f3506ef411b72b1053f2fc2764590e2b3bf3470438"
     ),
+    # hello_async.inline_middleware.SecurityMiddleware.process_response: Django's, into the store.
+    "django.middleware.security.SecurityMiddleware.__init__": (
+        "096cff06172f48fa72e757fc13dd519c75edfa52c6e346cbd069449eb736467d"
+    ),
+    "django.middleware.security.SecurityMiddleware.process_response": (
+        "3822bd0d5f79f4a3760ccfedc88f297d450e340c76cc9d926539fe6164b59a98"
+    ),
+    "django.http.response.ResponseHeaders.setdefault": (
+        "dfe867a234f02007d096defce358161613052ed97c9324c8890fb1100d16b6a8"
+    ),
+    "django.http.response.HttpResponseBase.setdefault": (
+        "bc633c6cd401c69fae81fbfcabc9567196e5f0a6716cfecaa1138b4f57559c48"
+    ),
+    "django.http.response.HttpResponseBase.has_header": (
+        "e45eee1f9fd4332bc0ddbcd3ead45db9671214309be5a2369b2addf12ec2ca23"
+    ),
     # asend_request_started() runs Signal.send's loop over the receivers itself.
     "django.dispatch.dispatcher.Signal.send": (
         "85b22666b79ea97bcb7d2f41c92ee5225626971e948185bc8cde0c730be6c05b"

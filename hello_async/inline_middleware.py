@@ -28,6 +28,7 @@ from django.contrib.auth import middleware as auth
 from django.contrib.messages import middleware as messages
 from django.contrib.sessions import middleware as sessions
 from django.http import HttpRequest, HttpResponseBase
+from django.http.response import ResponseHeaders
 from django.middleware import clickjacking, common, csp, csrf, locale, security
 from django.utils.deprecation import MiddlewareMixin
 
@@ -74,7 +75,75 @@ class InlineHooksMixin(MiddlewareMixin):
 
 
 class SecurityMiddleware(InlineHooksMixin, security.SecurityMiddleware):
-    pass
+    """Django's, with ``process_response`` cheaper for a response whose headers are Django's
+    ``ResponseHeaders`` (about 3.5 us -> 1 us): each header Django would set is checked and
+    encoded once, at start-up, and set straight into the headers' store unless present (what
+    ``setdefault`` does). Other responses get Django's ``process_response``;
+    tests/test_inline_middleware.py compares the two under several settings."""
+
+    def __init__(self, get_response: Any) -> None:
+        super().__init__(get_response)
+        sts = None
+        if self.sts_seconds:
+            sts = "max-age=%s" % self.sts_seconds  # noqa: UP031 (Django's)
+            if self.sts_include_subdomains:
+                sts += "; includeSubDomains"
+            if self.sts_preload:
+                sts += "; preload"
+        referrer_policy: Any = getattr(self, "referrer_policy", None)
+        coop: Any = getattr(self, "cross_origin_opener_policy", None)
+        defaults: list[tuple[str, Any]] = []
+        if self.content_type_nosniff:
+            defaults.append(("X-Content-Type-Options", "nosniff"))
+        if referrer_policy:
+            defaults.append(
+                (
+                    "Referrer-Policy",
+                    ",".join(
+                        [v.strip() for v in referrer_policy.split(",")]
+                        if isinstance(referrer_policy, str)
+                        else referrer_policy
+                    ),
+                )
+            )
+        if coop:
+            defaults.append(("Cross-Origin-Opener-Policy", coop))
+        # (lower-case name, (name, value)) as ResponseHeaders.__setitem__ stores them; None (all
+        # Django's) if a value fails there: Django then raises on each response, as before.
+        self._sts_item: tuple[str, tuple[str, str]] | None = None
+        self._default_items: tuple[tuple[str, tuple[str, str]], ...] | None = None
+        try:
+            encoded = ResponseHeaders({})
+            if sts:
+                encoded["Strict-Transport-Security"] = sts
+                self._sts_item = encoded._store.popitem()
+            items = []
+            for name, value in defaults:
+                encoded[name] = value
+                items.append(encoded._store.popitem())
+        except (ValueError, TypeError):  # BadHeaderError, UnicodeError
+            self._sts_item = None
+            return
+        self._default_items = tuple(items)
+
+    def process_response(self, request: HttpRequest, response: HttpResponseBase) -> Any:
+        headers = response.headers
+        default_items = self._default_items
+        if (
+            default_items is None
+            or type(headers) is not ResponseHeaders
+            or type(response).setdefault is not HttpResponseBase.setdefault
+            or type(response).has_header is not HttpResponseBase.has_header
+        ):
+            return super().process_response(request, response)  # type: ignore[arg-type]
+        store = headers._store
+        sts_item = self._sts_item
+        if sts_item is not None and request.is_secure() and sts_item[0] not in store:
+            store[sts_item[0]] = sts_item[1]
+        for key, item in default_items:
+            if key not in store:
+                store[key] = item
+        return response
 
 
 class ContentSecurityPolicyMiddleware(InlineHooksMixin, csp.ContentSecurityPolicyMiddleware):
