@@ -29,12 +29,14 @@ class InFlight:
 
 class InFlightTable:
     def __init__(self) -> None:
-        self._requests: dict[int, InFlight] = {}
+        # (method, path, started) per request: a tuple is cheaper to build than a frozen
+        # dataclass on every request; the reader, rarely called, builds the InFlight records.
+        self._requests: dict[int, tuple[str, str, float]] = {}
         self._ids = itertools.count()
 
     def add(self, method: str, path: str) -> int:
         key = next(self._ids)
-        self._requests[key] = InFlight(method, path, time.monotonic())
+        self._requests[key] = (method, path, time.monotonic())
         return key
 
     def remove(self, key: int) -> None:
@@ -42,7 +44,8 @@ class InFlightTable:
 
     def snapshot(self) -> list[InFlight]:
         """The requests in flight, oldest first (safe to call from any thread)."""
-        return sorted(self._requests.copy().values(), key=lambda r: r.started)
+        records = [InFlight(*request) for request in self._requests.copy().values()]
+        return sorted(records, key=lambda r: r.started)
 
     def __len__(self) -> int:
         return len(self._requests)
