@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
+import gzip
 import hashlib
 import inspect
+import weakref
 from collections.abc import Generator
 
 import httpx
 import pytest
+from httpx._client import BoundAsyncStream
 
 from hello_async import transport
 from hello_async.httpclient import PINNED_SHA256, LeanAsyncClient, SetCookieOnlyCookies
+from hello_async.transport import Http11Transport
+from tests.test_transport import answer, keep_alive_server, read_request, scripted
 
 PINS = {
     **{name: ("hello_async/httpclient.py", digest) for name, digest in PINNED_SHA256.items()},
@@ -101,3 +108,42 @@ async def test_redirects_are_followed_or_not_as_asked() -> None:
         assert followed.json()["path"] == "/echo" and len(followed.history) == 1
         kept = await client.get("/redirect")
         assert kept.status_code == 302 and kept.next_request is not None
+
+
+@pytest.mark.asyncio
+async def test_an_answer_handed_over_read_is_freed_without_the_cyclic_collector() -> None:
+    """Stock HTTPX ties each response to its stream both ways; a read one is unwrapped."""
+    async with (
+        scripted(keep_alive_server) as (url, _),
+        LeanAsyncClient(transport=Http11Transport()) as lean_client,
+        httpx.AsyncClient(transport=Http11Transport()) as stock_client,
+    ):
+        gc.disable()
+        try:
+            freed = {}
+            for name, http in (("lean", lean_client), ("stock", stock_client)):
+                response = await http.get(f"{url}/ribs")
+                assert response.content == b"/ribs" and response.elapsed.total_seconds() >= 0
+                gone = weakref.ref(response)
+                del response
+                freed[name] = gone() is None
+        finally:
+            gc.enable()
+        assert freed == {"lean": True, "stock": False}
+
+
+@pytest.mark.asyncio
+async def test_an_answer_httpx_decodes_keeps_its_binding_and_gets_elapsed_on_close() -> None:
+    body = gzip.compress(b"brisket")
+
+    async def gzipped(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await read_request(reader)
+            writer.write(answer(body, extra=b"Content-Encoding: gzip\r\n"))
+            await writer.drain()
+
+    async with scripted(gzipped) as (url, _), LeanAsyncClient(transport=Http11Transport()) as http:
+        response = await http.get(url)
+        assert response.content == b"brisket"
+        assert type(response.stream) is BoundAsyncStream  # HTTPX's path: decoded, then closed
+        assert response.is_closed and response.elapsed.total_seconds() >= 0
