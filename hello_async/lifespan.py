@@ -3,10 +3,10 @@
 Django's own ASGIHandler rejects the lifespan scope; ``hello_async.asgi`` uses
 django-asgi-lifespan's handler instead, which turns lifespan events into the ``asgi_startup`` and
 ``asgi_shutdown`` signals received here. At startup: the serving loop is handed to the
-background-work owner, the upstream client is opened and the loop monitor starts watching the
-loop. At shutdown, in this order: the loop monitor stops, pending background work drains (it
-may still need the upstream), then the clients close, then the local httpbin (if this process
-started one) stops.
+background-work owner, the upstream client is opened, the loop monitor starts watching the
+loop and, last, the garbage collector is tuned (hello_async.gctuning). At shutdown, in this
+order: the loop monitor stops, pending background work drains (it may still need the upstream),
+then the clients close, then the local httpbin (if this process started one) stops.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 from django.conf import settings
 from django_asgi_lifespan.signals import asgi_shutdown, asgi_startup
 
-from hello_async import background, local_upstream, loopmonitor, upstream
+from hello_async import background, gctuning, local_upstream, loopmonitor, upstream
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +27,9 @@ async def astartup() -> None:
     background.get_owner().start()
     await upstream.get_upstream().astart()
     await loopmonitor.astart(settings.HELLO_ASYNC_LOOP_STALL_MS / 1000)
+    gctuning.tune(
+        freeze=settings.HELLO_ASYNC_GC_FREEZE, thresholds=settings.HELLO_ASYNC_GC_THRESHOLDS
+    )
     logger.info("hello_async ready: upstream %s", upstream.get_upstream().base_url)
 
 

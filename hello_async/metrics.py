@@ -6,6 +6,8 @@ Pulled at scrape time from their owners, so those modules need not know about Pr
     hello_async_background_jobs_pending       gauge    hello_async.background
     hello_async_background_jobs_failed_total  counter  hello_async.background
     hello_async_loop_stalls_total             counter  hello_async.loopmonitor
+    hello_async_gc_frozen_objects             gauge    hello_async.gctuning
+    python_gc_*                               (prometheus-client) the collector's runs
 
 Pushed by hello_async.upstream around each call (:func:`upstream_call`):
 
@@ -18,6 +20,7 @@ itself, so scrape each worker or run one worker per container.
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Iterable
 from types import TracebackType
@@ -25,6 +28,7 @@ from types import TracebackType
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
+from prometheus_client.gc_collector import GCCollector
 from prometheus_client.registry import Collector
 
 from hello_async import background, inflight, loopmonitor
@@ -104,9 +108,15 @@ class _OwnersCollector(Collector):
             "Times the event loop was blocked longer than HELLO_ASYNC_LOOP_STALL_MS.",
             value=loopmonitor.stalls_total(),
         )
+        yield GaugeMetricFamily(
+            "hello_async_gc_frozen_objects",
+            "Objects loaded at startup that the garbage collector no longer scans (gc.freeze).",
+            value=gc.get_freeze_count(),
+        )
 
 
 REGISTRY.register(_OwnersCollector())
+GCCollector(registry=REGISTRY)
 
 
 def render() -> bytes:

@@ -60,6 +60,19 @@ def env_list(name: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, "").split(",") if item.strip()]
 
 
+def env_ints(name: str, default: str) -> tuple[int, ...]:
+    raw = os.environ.get(name, default)
+    try:
+        values = tuple(int(item) for item in raw.split(",") if item.strip())
+    except ValueError:
+        values = (-1,)
+    if len(values) > 3 or any(value < 0 for value in values):
+        raise ImproperlyConfigured(
+            f"{name}={raw!r} must be up to three whole numbers >= 0, e.g. 700,10,100."
+        )
+    return values
+
+
 # --- Mode, secret key, hosts -------------------------------------------------------------------
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
@@ -252,6 +265,13 @@ HELLO_ASYNC_SHUTDOWN_GRACE = env_float("HELLO_ASYNC_SHUTDOWN_GRACE", 10.0)
 HELLO_ASYNC_MAX_BODY_BYTES = env_int("HELLO_ASYNC_MAX_BODY_BYTES", 1_048_576, minimum=0)
 # An event-loop stall longer than this (ms) is logged with the requests in flight; 0: no monitor.
 HELLO_ASYNC_LOOP_STALL_MS = env_float("HELLO_ASYNC_LOOP_STALL_MS", 100.0)
+
+
+# The garbage collector, once startup is done (hello_async.gctuning): what startup loaded frozen
+# out of the collector's scans, full collections 10x rarer than Python's default. Empty
+# thresholds / 0 leave Python's own.
+HELLO_ASYNC_GC_FREEZE = env_bool("HELLO_ASYNC_GC_FREEZE", True)
+HELLO_ASYNC_GC_THRESHOLDS = env_ints("HELLO_ASYNC_GC_THRESHOLDS", "700,10,100")
 # Deadline of each /readyz check (upstream GET, database SELECT 1), in seconds.
 HELLO_ASYNC_READY_TIMEOUT = env_float("HELLO_ASYNC_READY_TIMEOUT", 2.0, minimum=0.001)
 
