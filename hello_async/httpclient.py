@@ -2,7 +2,8 @@
 
 The upstream client (hello_async.upstream) makes two calls per fan-out request, so the client
 layer's own CPU counts. Two pieces of it do nothing for our calls, yet cost about 30 us of the
-~145 us a call takes (CPU per call at 100 concurrent, docs/performance.md):
+~145 us a call takes (CPU per call at 100 concurrent, docs/performance.md); a third leaves work
+for the garbage collector:
 
 * **Cookies**: after every response HTTPX builds urllib request and response shims and hands them
   to the cookie jar, Set-Cookie header or not. :class:`SetCookieOnlyCookies` skips that when the
@@ -15,10 +16,9 @@ layer's own CPU counts. Two pieces of it do nothing for our calls, yet cost abou
   request, URL and headers (about 20 objects), is garbage only the cyclic collector can free. A
   response our transport hands over already read (hello_async.transport) has nothing left to
   close and its ``elapsed`` set: :class:`LeanAsyncClient` unwraps its stream, and reference
-  counting frees it when the caller drops it. At 1000 concurrent fan-out requests that was
-  ~20 cyclic objects per call, and a third of the server's CPU went to the collector.
+  counting frees it when the caller drops it (docs/performance.md, "The garbage collector").
 
-Both override private HTTPX methods with the same behaviour; tests/test_httpclient.py pins the
+All three override private HTTPX methods with the same behaviour; tests/test_httpclient.py pins the
 source of the HTTPX code they stand in for (sha256), so an HTTPX upgrade that changes it fails
 the suite until this module is reviewed, and checks the behaviour (cookies still set and sent,
 auth still applied, redirects still followed).

@@ -265,8 +265,6 @@ HELLO_ASYNC_SHUTDOWN_GRACE = env_float("HELLO_ASYNC_SHUTDOWN_GRACE", 10.0)
 HELLO_ASYNC_MAX_BODY_BYTES = env_int("HELLO_ASYNC_MAX_BODY_BYTES", 1_048_576, minimum=0)
 # An event-loop stall longer than this (ms) is logged with the requests in flight; 0: no monitor.
 HELLO_ASYNC_LOOP_STALL_MS = env_float("HELLO_ASYNC_LOOP_STALL_MS", 100.0)
-
-
 # The garbage collector, once startup is done (hello_async.gctuning): what startup loaded frozen
 # out of the collector's scans, full collections 10x rarer than Python's default. Empty
 # thresholds / 0 leave Python's own.
