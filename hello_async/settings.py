@@ -254,6 +254,11 @@ if UPSTREAM_TRANSPORT not in {"http11", "aiohttp"}:
     raise ImproperlyConfigured(
         f"UPSTREAM_TRANSPORT={UPSTREAM_TRANSPORT!r} must be 'http11' or 'aiohttp'."
     )
+# What the upstream may send back (hello_async.response_limits): past any of these, the call
+# fails at once with a 502 naming the limit, and the connection is closed.
+UPSTREAM_MAX_HEADER_BYTES = env_int("UPSTREAM_MAX_HEADER_BYTES", 65_536, minimum=1024)
+UPSTREAM_MAX_HEADERS = env_int("UPSTREAM_MAX_HEADERS", 100, minimum=1)
+UPSTREAM_MAX_BODY_BYTES = env_int("UPSTREAM_MAX_BODY_BYTES", 262_144, minimum=1)
 # Multiplies every demo wait of the article (1 s ticks, 2 s and 1 s waits, the 5 s burn).
 HELLO_ASYNC_TIME_SCALE = env_float("HELLO_ASYNC_TIME_SCALE", 1.0)
 # How long shutdown waits for background work before cancelling what is left, in seconds.
@@ -270,8 +275,19 @@ HELLO_ASYNC_LOOP_STALL_MS = env_float("HELLO_ASYNC_LOOP_STALL_MS", 100.0)
 # thresholds / 0 leave Python's own.
 HELLO_ASYNC_GC_FREEZE = env_bool("HELLO_ASYNC_GC_FREEZE", True)
 HELLO_ASYNC_GC_THRESHOLDS = env_ints("HELLO_ASYNC_GC_THRESHOLDS", "700,10,100")
+# /readyz asks the upstream at most once per this many seconds, however often it is probed.
+HELLO_ASYNC_READY_CACHE_SECONDS = env_float("HELLO_ASYNC_READY_CACHE_SECONDS", 1.0)
 # Deadline of each /readyz check (upstream GET, database SELECT 1), in seconds.
 HELLO_ASYNC_READY_TIMEOUT = env_float("HELLO_ASYNC_READY_TIMEOUT", 2.0, minimum=0.001)
+
+# --- What strangers can reach (docs/production.md) -----------------------------------------------
+
+# The lab (/lab/) and the side-by-side endpoints (/compare/...) make the server load or block
+# itself: on locally and under DEBUG, off (404) in production unless set.
+HELLO_ASYNC_LAB = env_bool("HELLO_ASYNC_LAB", not PRODUCTION)
+# /metrics: open locally and under DEBUG; in production it answers only to
+# ``Authorization: Bearer <token>`` and is off (404) while no token is set.
+HELLO_ASYNC_METRICS_TOKEN = os.environ.get("HELLO_ASYNC_METRICS_TOKEN", "").strip()
 
 # --- Task queue: Django Tasks on the database (django-tasks-db), see hello_async/worker.py ------
 
@@ -284,6 +300,15 @@ HELLO_ASYNC_TASK_MAX_ATTEMPTS = env_int("HELLO_ASYNC_TASK_MAX_ATTEMPTS", 3, mini
 HELLO_ASYNC_TASK_POLL_INTERVAL = env_float("HELLO_ASYNC_TASK_POLL_INTERVAL", 1.0, minimum=0.01)
 # After SIGTERM, how long a worker lets its current task run before giving it back (READY).
 HELLO_ASYNC_TASK_SHUTDOWN_GRACE = env_float("HELLO_ASYNC_TASK_SHUTDOWN_GRACE", 30.0, minimum=0.1)
+# A task that raises is retried after this many seconds, doubled on each later attempt (up to
+# the _MAX), until HELLO_ASYNC_TASK_MAX_ATTEMPTS runs are used; then it is FAILED.
+HELLO_ASYNC_TASK_RETRY_BACKOFF = env_float("HELLO_ASYNC_TASK_RETRY_BACKOFF", 2.0)
+HELLO_ASYNC_TASK_RETRY_BACKOFF_MAX = env_float("HELLO_ASYNC_TASK_RETRY_BACKOFF_MAX", 300.0)
+# A task still running after this many seconds is stopped and FAILED; 0: no limit.
+HELLO_ASYNC_TASK_TIME_LIMIT = env_float("HELLO_ASYNC_TASK_TIME_LIMIT", 600.0)
+# Finished tasks (SUCCESSFUL or FAILED) older than this many seconds are deleted by the workers
+# and by ``manage.py prune_tasks``; 0: kept for ever.
+HELLO_ASYNC_TASK_RETENTION = env_float("HELLO_ASYNC_TASK_RETENTION", 7 * 86_400.0)
 # Task worker processes ``hello-async`` (serve) runs beside the web server; 0: none.
 HELLO_ASYNC_SERVE_TASK_WORKERS = env_int("HELLO_ASYNC_SERVE_TASK_WORKERS", 1)
 
