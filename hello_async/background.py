@@ -23,6 +23,7 @@ import asyncio
 import concurrent.futures
 import logging
 import threading
+import time
 from collections.abc import Callable, Coroutine
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -64,20 +65,26 @@ class BackgroundWork:
     async def adrain(self, grace: float) -> Counts:
         """Wait up to ``grace`` seconds for pending work, cancel what is left; returns the counts.
 
-        Called on the serving loop at shutdown; also drains the fallback thread's work.
+        Called on the serving loop at shutdown; also drains the fallback thread's work, within
+        the same ``grace``.
         """
+        deadline = time.monotonic() + grace
         tasks = set(self._tasks)
         if tasks:
-            logger.info("Waiting up to %g s for %d background task(s)...", grace, len(tasks))
+            logger.info(
+                "Waiting up to %g s for %d background task(s)...", round(grace, 2), len(tasks)
+            )
             _, still_pending = await asyncio.wait(tasks, timeout=grace)
             for task in still_pending:
                 logger.warning(
-                    "Background task %r cut at shutdown (grace %g s)", task.get_name(), grace
+                    "Background task %r cut at shutdown (grace %g s)",
+                    task.get_name(),
+                    round(grace, 2),
                 )
                 task.cancel()
             if still_pending:
                 await asyncio.wait(still_pending)
-        await asyncio.to_thread(self.drain_thread, grace)
+        await asyncio.to_thread(self.drain_thread, max(0.0, deadline - time.monotonic()))
         self._serving_loop = None
         counts = self.counts()
         logger.info(
@@ -97,7 +104,9 @@ class BackgroundWork:
             _, still_pending = concurrent.futures.wait(futures, timeout=grace)
             for future in still_pending:
                 logger.warning(
-                    "Background task %r cut at shutdown (grace %g s)", futures[future], grace
+                    "Background task %r cut at shutdown (grace %g s)",
+                    futures[future],
+                    round(grace, 2),
                 )
                 future.cancel()
             concurrent.futures.wait(still_pending, timeout=5)

@@ -2,11 +2,13 @@
 
 Django's own ASGIHandler rejects the lifespan scope; ``hello_async.asgi`` uses
 django-asgi-lifespan's handler instead, which turns lifespan events into the ``asgi_startup`` and
-``asgi_shutdown`` signals received here. At startup: the serving loop is handed to the
-background-work owner, the upstream client is opened, the loop monitor starts watching the
-loop and, last, the garbage collector is tuned (hello_async.gctuning). At shutdown, in this
-order: the loop monitor stops, pending background work drains (it may still need the upstream),
-then the clients close, then the local httpbin (if this process started one) stops.
+``asgi_shutdown`` signals received here. At startup: the shutdown signal's time starts being
+noted (hello_async.shutdown), the serving loop is handed to the background-work owner, the
+upstream client is opened, the loop monitor starts watching the loop and, last, the garbage
+collector is tuned (hello_async.gctuning). At shutdown, in this order: the loop monitor stops,
+pending background work drains for what is left of ``HELLO_ASYNC_SHUTDOWN_GRACE`` since the
+signal (it may still need the upstream), then the clients close, then the local httpbin (if this
+process started one) stops.
 """
 
 from __future__ import annotations
@@ -18,12 +20,13 @@ from typing import Any
 from django.conf import settings
 from django_asgi_lifespan.signals import asgi_shutdown, asgi_startup
 
-from hello_async import background, gctuning, local_upstream, loopmonitor, upstream
+from hello_async import background, gctuning, local_upstream, loopmonitor, shutdown, upstream
 
 logger = logging.getLogger(__name__)
 
 
 async def astartup() -> None:
+    shutdown.install()
     background.get_owner().start()
     await upstream.get_upstream().astart()
     await loopmonitor.astart(settings.HELLO_ASYNC_LOOP_STALL_MS / 1000)
@@ -35,11 +38,13 @@ async def astartup() -> None:
 
 async def ashutdown() -> None:
     await loopmonitor.astop()
-    await background.get_owner().adrain(settings.HELLO_ASYNC_SHUTDOWN_GRACE)
+    # Uvicorn has spent part of the grace on the requests in flight: one budget for both.
+    await background.get_owner().adrain(shutdown.remaining(settings.HELLO_ASYNC_SHUTDOWN_GRACE))
     client = upstream.get_upstream()
     await client.aclose()
     await asyncio.to_thread(client.close)
     await asyncio.to_thread(local_upstream.stop_started)
+    shutdown.uninstall()
 
 
 async def _on_startup(**kwargs: Any) -> None:

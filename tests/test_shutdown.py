@@ -2,6 +2,9 @@
 
 * SIGTERM under load: in-flight requests shorter than the grace period complete with 200,
   background work drains, the process and its local httpbin exit within the grace plus 1 s.
+* SIGTERM with requests that take most of the grace and background jobs that would outlive it:
+  the jobs get what is left of the grace, not a grace of their own (hello_async.shutdown), so the
+  process still exits within the grace plus 1 s.
 * SIGKILL: the local httpbin exits by itself, and a restart on the same port starts clean.
 * A client that disconnects mid fan-out: the upstream calls are cancelled, none is orphaned.
 """
@@ -24,11 +27,9 @@ import httpx
 import pytest
 from django.core.handlers.asgi import ASGIHandler
 
-from hello_async import background, lifespan, upstream
+from hello_async import background, lifespan, shutdown, upstream
 from tests.faultproxy import FaultProxy, Latency, Pass
 from tests.servers import Process, http_scope
-
-pytestmark = pytest.mark.server
 
 GRACE = 3.0  # HELLO_ASYNC_SHUTDOWN_GRACE
 SCALE = 1.0  # HELLO_ASYNC_TIME_SCALE: /smoke_some_meats/ takes 2 s, a background job 5 s
@@ -96,6 +97,7 @@ def wait_count(process: Process, pattern: str, count: int, timeout: float) -> No
         process.wait_for(pattern, start=len(lines), timeout=max(0.0, deadline - time.monotonic()))
 
 
+@pytest.mark.server
 def test_sigterm_under_load_completes_requests_drains_work_and_exits_in_time(
     tmp_path: Path,
 ) -> None:
@@ -146,6 +148,59 @@ def test_sigterm_under_load_completes_requests_drains_work_and_exits_in_time(
         process.terminate()
 
 
+LONG_SCALE = 1.25  # /smoke_some_meats/ takes 2.5 s of the 3 s grace, a background job 6.25 s
+
+
+@pytest.mark.server
+def test_sigterm_shares_one_grace_between_requests_and_background_work(tmp_path: Path) -> None:
+    process, url = serve(tmp_path, HELLO_ASYNC_TIME_SCALE=f"{LONG_SCALE:g}")
+    try:
+        statuses: list[int | str] = []
+
+        async def load() -> None:
+            limits = httpx.Limits(max_connections=IN_FLIGHT + JOBS)
+            async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
+
+                async def get(path: str) -> None:
+                    try:
+                        response = await client.get(path)
+                    except httpx.HTTPError as exc:
+                        statuses.append(type(exc).__name__)
+                    else:
+                        statuses.append(response.status_code)
+
+                # The jobs start (each answers at once), then the requests that keep Uvicorn
+                # waiting for most of the grace.
+                await asyncio.gather(*(get("/async/") for _ in range(JOBS)))
+                await asyncio.gather(*(get("/smoke_some_meats/") for _ in range(IN_FLIGHT)))
+
+        client_thread = threading.Thread(target=asyncio.run, args=(load(),))
+        client_thread.start()
+        try:
+            wait_count(process, r"Getting smokeables\.\.\.", IN_FLIGHT, timeout=30)
+            sent = time.monotonic()
+            process.popen.send_signal(signal.SIGTERM)
+            exit_code = process.popen.wait(timeout=2 * GRACE + 10)
+            exited_after = time.monotonic() - sent
+        finally:
+            client_thread.join(timeout=30)
+
+        budget = float(process.wait_for(r"Waiting up to ([\d.]+) s for 50 background").group(1))
+        print(
+            f"SIGTERM, requests of 2.5 s and jobs of 6.25 s: the drain got {budget:g} s, "
+            f"exited after {exited_after:.2f} s"
+        )
+        assert statuses == [200] * (JOBS + IN_FLIGHT)
+        assert exit_code == 0
+        # Within one grace (plus 1 s), not two: the drain got what the requests left of it.
+        assert exited_after <= GRACE + 1
+        assert budget <= GRACE - 2
+        process.wait_for(r"Background work drained: 0 done, 0 failed, 50 cancelled", timeout=1)
+    finally:
+        process.terminate()
+
+
+@pytest.mark.server
 def test_after_sigkill_the_local_upstream_exits_and_a_restart_starts_clean(
     tmp_path: Path,
 ) -> None:
@@ -184,6 +239,7 @@ def slow_proxy(httpbin_url: str) -> Iterator[FaultProxy]:
         proxy.set(Pass())
 
 
+@pytest.mark.server
 def test_client_disconnect_mid_fan_out_cancels_the_upstream_calls(
     tmp_path: Path, slow_proxy: FaultProxy
 ) -> None:
@@ -207,6 +263,7 @@ def test_client_disconnect_mid_fan_out_cancels_the_upstream_calls(
         process.terminate()
 
 
+@pytest.mark.server
 @pytest.mark.asyncio
 async def test_client_disconnect_in_process_leaves_no_task_and_no_connection(
     slow_proxy: FaultProxy, owner: background.BackgroundWork
@@ -249,3 +306,90 @@ async def test_client_disconnect_in_process_leaves_no_task_and_no_connection(
     finally:
         await lifespan.ashutdown()
         upstream.set_upstream(previous)
+
+
+# --- the shutdown clock (hello_async.shutdown) ----------------------------------------------------
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def sigterm_handler() -> Iterator[tuple[list[int], object]]:
+    """A Python SIGTERM handler that records, as Uvicorn's would be; the previous one restored."""
+    seen: list[int] = []
+
+    def record(signum: int, frame: object) -> None:
+        seen.append(signum)
+
+    previous = signal.signal(signal.SIGTERM, record)
+    try:
+        yield seen, record
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def test_clock_notes_the_first_signal_and_passes_each_on(
+    sigterm_handler: tuple[list[int], object],
+) -> None:
+    seen, record = sigterm_handler
+    now = Clock()
+    clock = shutdown.ShutdownClock(clock=now)
+    clock.install()
+    try:
+        assert signal.getsignal(signal.SIGTERM) is not record
+        assert clock.remaining(3.0) == 3.0  # no signal yet: the whole grace
+        signal.raise_signal(signal.SIGTERM)
+        now.now += 2.5
+        signal.raise_signal(signal.SIGTERM)  # a second signal does not move the start
+        assert seen == [signal.SIGTERM, signal.SIGTERM]
+        assert clock.remaining(3.0) == pytest.approx(0.5)
+        now.now += 10
+        assert clock.remaining(3.0) == shutdown.FLOOR  # late: the floor, to cancel and log
+        assert clock.remaining(0.05) == 0.05  # never more than the grace itself
+    finally:
+        clock.uninstall()
+    assert signal.getsignal(signal.SIGTERM) is record
+
+
+def test_clock_leaves_a_signal_with_no_python_handler_alone() -> None:
+    previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    clock = shutdown.ShutdownClock()
+    try:
+        clock.install()
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+        signal.raise_signal(signal.SIGTERM)
+        assert clock.remaining(3.0) == 3.0  # nothing noted: the whole grace, as before
+        clock.uninstall()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def test_clock_installs_nothing_off_the_main_thread(
+    sigterm_handler: tuple[list[int], object],
+) -> None:
+    _, record = sigterm_handler
+    clock = shutdown.ShutdownClock()
+    thread = threading.Thread(target=clock.install)
+    thread.start()
+    thread.join()
+    assert signal.getsignal(signal.SIGTERM) is record
+
+
+def test_clock_uninstall_keeps_a_handler_set_since(
+    sigterm_handler: tuple[list[int], object],
+) -> None:
+    clock = shutdown.ShutdownClock()
+    clock.install()
+
+    def later(signum: int, frame: object) -> None:
+        pass
+
+    signal.signal(signal.SIGTERM, later)
+    clock.uninstall()
+    assert signal.getsignal(signal.SIGTERM) is later
