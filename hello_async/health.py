@@ -3,7 +3,12 @@
 
 ``/readyz`` checks the upstream and the database concurrently, each within
 ``HELLO_ASYNC_READY_TIMEOUT``, and answers 503 naming what failed. The failure's details go to
-the log, not to the client.
+the log, not to the client. The upstream is asked at most once per
+``HELLO_ASYNC_READY_CACHE_SECONDS`` however often the probe comes (:class:`SharedCheck`): the
+upstream is someone else's service, and every worker of every replica is probed. The database
+check stays per probe: it is this deployment's own, one ``SELECT 1`` on a pooled connection.
+
+``/metrics`` is behind a token in production (hello_async.access).
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -20,7 +25,7 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import path
 from django.views.decorators.http import require_safe
 
-from hello_async import metrics, upstream
+from hello_async import access, metrics, upstream
 from hello_async.params import text
 
 logger = logging.getLogger(__name__)
@@ -34,12 +39,13 @@ async def healthz(request: HttpRequest) -> HttpResponse:
 @require_safe
 async def readyz(request: HttpRequest) -> HttpResponse:
     checks = await asyncio.gather(
-        acheck("upstream", aping_upstream()), acheck("database", aping_database())
+        get_upstream_check().acheck(), acheck("database", aping_database())
     )
     ready = all(ok for _, ok in checks)
     return text("".join(line for line, _ in checks), status=200 if ready else 503)
 
 
+@access.metrics_guard
 @require_safe
 async def metrics_view(request: HttpRequest) -> HttpResponse:
     return HttpResponse(metrics.render(), content_type=metrics.CONTENT_TYPE)
@@ -62,6 +68,65 @@ async def acheck(name: str, ping: Awaitable[None]) -> tuple[str, bool]:
 
 async def aping_upstream() -> None:
     await upstream.aget("/")
+
+
+Result = tuple[str, bool]
+
+
+class SharedCheck:
+    """The upstream's check, shared: a result is reused for ``HELLO_ASYNC_READY_CACHE_SECONDS``
+    after it came in, and a probe that comes while a check is in flight awaits that one.
+
+    A result answers for the upstream client it was asked of: once another is installed
+    (``upstream.set_upstream``), the next probe asks again. A check in flight is shared with
+    probes on its own event loop only (under Uvicorn, all of them); a probe on another loop
+    (WSGI, ``runserver``: a loop per request) starts its own, but still reuses a fresh result.
+    """
+
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._result: Result | None = None
+        self._came_in = 0.0
+        self._asked_of: object = None
+        self._in_flight: asyncio.Task[Result] | None = None
+
+    async def acheck(self) -> Result:
+        window = float(settings.HELLO_ASYNC_READY_CACHE_SECONDS)
+        if window <= 0:
+            return await acheck("upstream", aping_upstream())
+        client = upstream.get_upstream()
+        if (
+            self._result is not None
+            and self._asked_of is client
+            and self._clock() - self._came_in < window
+        ):
+            return self._result
+        loop = asyncio.get_running_loop()
+        task = self._in_flight
+        if task is None or task.done() or task.get_loop() is not loop:
+            task = loop.create_task(self._arefresh(client), name="readyz upstream check")
+            self._in_flight = task
+        # Shielded: a probe whose client goes away must not cancel the check the others await.
+        return await asyncio.shield(task)
+
+    async def _arefresh(self, client: object) -> Result:
+        result = await acheck("upstream", aping_upstream())
+        self._result, self._came_in, self._asked_of = result, self._clock(), client
+        return result
+
+
+_upstream_check = SharedCheck()
+
+
+def get_upstream_check() -> SharedCheck:
+    return _upstream_check
+
+
+def set_upstream_check(check: SharedCheck) -> SharedCheck:
+    """Install ``check`` as the process's; returns the previous one (for tests)."""
+    global _upstream_check
+    previous, _upstream_check = _upstream_check, check
+    return previous
 
 
 def ping_database() -> None:

@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from hello_async import compare, health, views
+from hello_async.access import lab_path
 
 urlpatterns = [
     path("", views.index, name="index"),
@@ -14,9 +15,10 @@ urlpatterns = [
     path("burn_some_meats/", views.burn_some_meats, name="burn_some_meats"),
     path("smoke_runs/", views.smoke_runs_view, name="smoke_runs"),
     path("smoke_orders/", include("hello_async.orders_views")),  # Django tasks, durable
-    path("compare/", include(compare)),
+    # The lab and compare load or block the server: routed only while HELLO_ASYNC_LAB is on.
+    lab_path("compare/", compare),
     path("", include(health)),  # /healthz, /readyz, /metrics
-    path("lab/", include("hello_async.lab.views")),
+    lab_path("lab/", "hello_async.lab.views"),
     path("i18n/", include("django.conf.urls.i18n")),
     # Last: a request's URL is tried against the patterns in order, and the admin's include is the
     # one pattern whose miss raises (Resolver404) rather than returning None. No other route can

@@ -2,11 +2,13 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Iterator
 
 import httpx
 import pytest
 from django.test import AsyncClient
 
+from hello_async import health, upstream
 from hello_async.asgi import application
 from tests.conftest import FakeUpstream
 
@@ -110,3 +112,103 @@ async def test_metrics_counts_background_jobs(
     done = (await AsyncClient().get("/metrics")).content.decode()
     assert sample(done, "hello_async_background_jobs_pending") == 0
     assert sample(done, "hello_async_background_jobs_failed_total") == 1
+
+
+# --- /readyz asks the upstream at most once per HELLO_ASYNC_READY_CACHE_SECONDS ------------------
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(settings) -> Iterator[FakeClock]:
+    """A fresh upstream check on a clock the test moves; a window of 1 s."""
+    settings.HELLO_ASYNC_READY_CACHE_SECONDS = 1.0
+    fake = FakeClock()
+    previous = health.set_upstream_check(health.SharedCheck(clock=fake))
+    try:
+        yield fake
+    finally:
+        health.set_upstream_check(previous)
+
+
+def upstream_calls(fake_upstream: FakeUpstream) -> int:
+    return sum(1 for request in fake_upstream.requests if request.url.path == "/")
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_readyz_asks_the_upstream_once_per_window_however_often_probed(
+    serving, fake_upstream: FakeUpstream, clock: FakeClock
+) -> None:
+    transport = httpx.ASGITransport(app=application)  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as http:
+        probes = await asyncio.gather(*(http.get("/readyz") for _ in range(50)))
+        assert [probe.status_code for probe in probes] == [200] * 50
+        assert upstream_calls(fake_upstream) == 1
+
+        clock.now += 0.999  # still within the window
+        assert (await http.get("/readyz")).status_code == 200
+        assert upstream_calls(fake_upstream) == 1
+
+        clock.now += 0.002  # past it: the next probe asks again, and the one after does not
+        fake_upstream.handler = lambda request: httpx.Response(500)
+        failed = await asyncio.gather(*(http.get("/readyz") for _ in range(50)))
+        assert [probe.status_code for probe in failed] == [503] * 50
+        assert "upstream: failed (UpstreamBadStatus)\n" in failed[-1].text
+        assert upstream_calls(fake_upstream) == 2
+
+
+@pytest.mark.asyncio
+async def test_concurrent_checks_share_the_one_in_flight(
+    serving, fake_upstream: FakeUpstream, clock: FakeClock
+) -> None:
+    entered, release = asyncio.Event(), asyncio.Event()
+
+    async def slow(request: httpx.Request) -> httpx.Response:
+        entered.set()
+        await release.wait()
+        return httpx.Response(200)
+
+    fake_upstream.handler = slow  # type: ignore[assignment]
+    check = health.get_upstream_check()
+    probes = [asyncio.create_task(check.acheck()) for _ in range(50)]
+    await entered.wait()
+    probes[0].cancel()  # a probe whose client went away: the others still get the answer
+    release.set()
+    results = await asyncio.gather(*probes[1:])
+    assert all(ok for _, ok in results)
+    assert probes[0].cancelled()
+    assert upstream_calls(fake_upstream) == 1
+
+
+@pytest.mark.asyncio
+async def test_a_new_upstream_client_is_asked_afresh(
+    serving, fake_upstream: FakeUpstream, clock: FakeClock
+) -> None:
+    check = health.get_upstream_check()
+    assert (await check.acheck())[1]
+    other = FakeUpstream(handler=lambda request: httpx.Response(500))
+    previous = upstream.set_upstream(other.install())
+    try:
+        line, ok = await check.acheck()
+        assert not ok and line == "upstream: failed (UpstreamBadStatus)\n"
+        assert len(other.requests) == 1
+    finally:
+        upstream.set_upstream(previous).close()
+
+
+@pytest.mark.asyncio
+async def test_a_window_of_0_asks_on_every_probe(
+    serving, fake_upstream: FakeUpstream, clock: FakeClock, settings
+) -> None:
+    settings.HELLO_ASYNC_READY_CACHE_SECONDS = 0
+    check = health.get_upstream_check()
+    for _ in range(3):
+        assert (await check.acheck())[1]
+    assert upstream_calls(fake_upstream) == 3

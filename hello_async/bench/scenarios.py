@@ -32,10 +32,12 @@ class ServerSpec:
 
 def django_env(concurrency: int, fan_out: int) -> dict[str, str]:
     """Production-like settings: DEBUG off, quiet logs, no demo waits, a pool sized for the
-    load (every concurrent request may hold ``fan_out`` upstream connections)."""
+    load (every concurrent request may hold ``fan_out`` upstream connections). The scenarios
+    call ``/compare/...``: the lab switch is on whatever the environment says."""
     return {
         "DJANGO_SETTINGS_MODULE": "hello_async.settings",
         "DJANGO_DEBUG": "0",
+        "HELLO_ASYNC_LAB": "1",
         "HELLO_ASYNC_TIME_SCALE": "0",
         "HELLO_ASYNC_LOG_LEVEL": "WARNING",
         "UPSTREAM_MAX_CONNECTIONS": str(max(100, concurrency * max(1, fan_out))),
