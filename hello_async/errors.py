@@ -4,8 +4,9 @@
     ├── BadRequest                      400  input that fails validation
     ├── NotFound                        404  no such thing (e.g. an unknown smoke order id)
     └── UpstreamError                   502  the upstream could not give a usable answer
-        ├── UpstreamUnavailable         502  refused, reset, closed early, protocol error
+        ├── UpstreamUnavailable         502  refused, reset, closed early
         ├── UpstreamBadStatus           502  it answered, with a 4xx or 5xx status
+        ├── UpstreamBadResponse         502  its answer broke a limit or the protocol
         └── UpstreamTimeout             504  no whole answer within UPSTREAM_TIMEOUT
 
 ``hello_async.middleware.ErrorResponseMiddleware`` is the one place that turns them into
@@ -43,6 +44,10 @@ class UpstreamBadStatus(UpstreamError):
     def __init__(self, message: str, *, upstream_status: int) -> None:
         super().__init__(message)
         self.upstream_status = upstream_status
+
+
+class UpstreamBadResponse(UpstreamError):
+    pass
 
 
 class UpstreamTimeout(UpstreamError):

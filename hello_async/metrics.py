@@ -12,7 +12,8 @@ Pulled at scrape time from their owners, so those modules need not know about Pr
 Pushed by hello_async.upstream around each call (:func:`upstream_call`):
 
     hello_async_upstream_request_duration_seconds  histogram
-    hello_async_upstream_errors_total{kind}        counter: timeout, unavailable, bad_status
+    hello_async_upstream_errors_total{kind}        counter: timeout, unavailable, bad_status,
+                                                   bad_response
 
 One registry per process: with several workers (Gunicorn, ``--workers``) each answers for
 itself, so scrape each worker or run one worker per container.
@@ -32,7 +33,12 @@ from prometheus_client.gc_collector import GCCollector
 from prometheus_client.registry import Collector
 
 from hello_async import background, inflight, loopmonitor
-from hello_async.errors import UpstreamBadStatus, UpstreamError, UpstreamTimeout
+from hello_async.errors import (
+    UpstreamBadResponse,
+    UpstreamBadStatus,
+    UpstreamError,
+    UpstreamTimeout,
+)
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
@@ -50,7 +56,7 @@ UPSTREAM_ERRORS = Counter(
     ["kind"],
     registry=REGISTRY,
 )
-ERROR_KINDS = ("timeout", "unavailable", "bad_status")
+ERROR_KINDS = ("timeout", "unavailable", "bad_status", "bad_response")
 for _kind in ERROR_KINDS:  # every kind exported from the start, at 0
     UPSTREAM_ERRORS.labels(kind=_kind)
 
@@ -60,6 +66,8 @@ def error_kind(exc: UpstreamError) -> str:
         return "timeout"
     if isinstance(exc, UpstreamBadStatus):
         return "bad_status"
+    if isinstance(exc, UpstreamBadResponse):
+        return "bad_response"
     return "unavailable"
 
 

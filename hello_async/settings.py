@@ -135,7 +135,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
-    "servestatic.middleware.ServeStaticMiddleware",
+    "hello_async.staticfiles.StaticFilesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -259,6 +259,7 @@ if UPSTREAM_TRANSPORT not in {"http11", "aiohttp"}:
 UPSTREAM_MAX_HEADER_BYTES = env_int("UPSTREAM_MAX_HEADER_BYTES", 65_536, minimum=1024)
 UPSTREAM_MAX_HEADERS = env_int("UPSTREAM_MAX_HEADERS", 100, minimum=1)
 UPSTREAM_MAX_BODY_BYTES = env_int("UPSTREAM_MAX_BODY_BYTES", 262_144, minimum=1)
+UPSTREAM_MAX_BODY_CHUNKS = env_int("UPSTREAM_MAX_BODY_CHUNKS", 4096, minimum=1)
 # Multiplies every demo wait of the article (1 s ticks, 2 s and 1 s waits, the 5 s burn).
 HELLO_ASYNC_TIME_SCALE = env_float("HELLO_ASYNC_TIME_SCALE", 1.0)
 # How long shutdown waits for background work before cancelling what is left, in seconds.

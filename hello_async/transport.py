@@ -45,6 +45,8 @@ from typing import Any, cast
 import httptools
 import httpx
 
+from hello_async.response_limits import ResponseLimits, ResponseRefused, adecode, check_request_head
+
 Origin = tuple[str, str, int]
 
 # sha256 of inspect.getsource() of the HTTPX code relied on (httpx 0.28.1): a response whose
@@ -65,6 +67,7 @@ class _Connection(asyncio.Protocol):
 
     def __init__(self, pool: Http11Transport, origin: Origin) -> None:
         self._pool = pool
+        self._limits = pool.response_limits
         self.origin = origin
         self._loop = pool.loop
         self.transport: asyncio.Transport | None = None
@@ -90,11 +93,16 @@ class _Connection(asyncio.Protocol):
         self.body: list[bytes] = []
         self._buffered = 0
         self.headers_done = False
-        self.encoded = True  # a Content-Encoding to decode (known once the headers are in)
+        self.coding: str | None = None  # the Content-Encoding to decode, once the head is in
         self.complete = False
         self.keep_alive = False
         self.got_bytes = False
         self._until_eof = False  # a body delimited by the connection's end
+        self._head_bytes = 0  # bytes received before the final head was complete
+        self._header_count = 0
+        self._body_bytes = 0
+        self._body_chunks = 0
+        self._refused: ResponseRefused | None = None  # a limit broken inside a parser callback
 
     # --- asyncio.Protocol ---------------------------------------------------------------------
 
@@ -109,12 +117,22 @@ class _Connection(asyncio.Protocol):
             return
         self.got_bytes = True
         self._last_read = self._loop.time()
+        if not self.headers_done:
+            self._head_bytes += len(data)
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             self._fail(httpx.RemoteProtocolError("The server switched protocols"))
         except httptools.HttpParserError as exc:
-            self._fail(httpx.RemoteProtocolError(f"Malformed response: {exc}"))
+            if self._refused is None:
+                self._fail(httpx.RemoteProtocolError(f"Malformed response: {exc}"))
+        if self._refused is not None:
+            self._fail(self._refused)
+            return
+        if not self.headers_done and self._head_bytes > self._limits.max_header_bytes:
+            # httptools keeps an unfinished header line (or endless header lines) in memory.
+            self._fail(self._limits.head_too_large())
+            return
         if self._buffered > _READ_HIGH_WATER and not self._read_paused and not self.closed:
             assert self.transport is not None
             self._read_paused = True
@@ -166,18 +184,29 @@ class _Connection(asyncio.Protocol):
             self.reason += status
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        if not self.complete:
-            self.headers.append((name, value))
+        if self.complete:
+            return
+        self._header_count += 1
+        if self._header_count > self._limits.max_headers:
+            self._refuse(self._limits.too_many_headers())
+        self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
         if self.complete:
             return
         status = self._parser.get_status_code()
         if 100 <= status < 200:
-            return  # an interim response (103 Early Hints...): the final one follows
+            # An interim response (103 Early Hints...): the final one follows. Its lines count
+            # towards the head's limits, so endless interim answers are refused like any head.
+            self._header_count += 1
+            return
         self.status = status
         self.http_version = b"HTTP/" + self._parser.get_http_version().encode("ascii")
         self.keep_alive = bool(self._parser.should_keep_alive())
+        try:
+            self.coding = self._limits.check_head(status, self.http_version, self.headers)
+        except ResponseRefused as refused:
+            self._refuse(refused)
         self.headers_done = True
         if self._head_only:
             # httptools cannot be told that a HEAD response has no body: end it here and do
@@ -186,13 +215,18 @@ class _Connection(asyncio.Protocol):
             self._finish()
             return
         names = {name.lower() for name, _ in self.headers}
-        self.encoded = b"content-encoding" in names
         self._until_eof = b"content-length" not in names and b"transfer-encoding" not in names
         self._wake()
 
     def on_body(self, body: bytes) -> None:
         if self.complete:
             return
+        self._body_bytes += len(body)
+        self._body_chunks += 1
+        if self._body_bytes > self._limits.max_body_bytes:
+            self._refuse(self._limits.body_too_large())
+        if self._body_chunks > self._limits.max_body_chunks:
+            self._refuse(self._limits.too_many_chunks())
         self.body.append(body)
         self._buffered += len(body)
         self._wake()
@@ -217,7 +251,9 @@ class _Connection(asyncio.Protocol):
         self._active = True
         self._head_only = head_only
         self.headers_done = self.complete = self.got_bytes = self._until_eof = False
-        self.encoded = True
+        self.coding = None
+        self._head_bytes = self._header_count = self._body_bytes = self._body_chunks = 0
+        self._refused = None
         self._error = None
         self._read_timeout = read_timeout
         self._last_read = self._loop.time()
@@ -275,6 +311,12 @@ class _Connection(asyncio.Protocol):
             if self.transport is not None:
                 self.transport.close()
             self._pool._forget(self)
+
+    def _refuse(self, refused: ResponseRefused) -> None:
+        """A limit broken inside a parser callback: stop parsing (data_received fails the call)."""
+        if self._refused is None:
+            self._refused = refused
+        raise refused
 
     def _wake(self) -> None:
         waiter = self._waiter
@@ -345,9 +387,11 @@ class Http11Transport(httpx.AsyncBaseTransport):
         self,
         *,
         limits: httpx.Limits | None = None,
+        response_limits: ResponseLimits | None = None,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         limits = limits or httpx.Limits()
+        self.response_limits = response_limits or ResponseLimits()
         self._max_connections = limits.max_connections
         self._max_keepalive = limits.max_keepalive_connections
         self._keepalive_expiry = limits.keepalive_expiry
@@ -419,28 +463,37 @@ class Http11Transport(httpx.AsyncBaseTransport):
             "http_version": connection.http_version,
             "reason_phrase": connection.reason,
         }
-        if connection.complete:
-            content = b"".join(connection.take_body())
-            self._release(connection)
-            response = httpx.Response(
+        coding = connection.coding
+        if coding is not None:
+            try:
+                # An encoded body is read whole (within the body limit) and decoded here, in
+                # bounded steps: HTTPX's own decoders expand a body in one call.
+                raw = await _read_whole(connection)
+                content = await adecode(raw, coding, self.response_limits)
+            except BaseException:
+                connection.close()
+                raise
+        elif connection.complete:
+            raw = content = b"".join(connection.take_body())
+        else:
+            return httpx.Response(
                 connection.status,
                 headers=connection.headers,
-                stream=httpx.ByteStream(content),
+                stream=_StreamedBody(self, connection),
                 extensions=extensions,
             )
-            if not connection.encoded:
-                # Identity-encoded, the bytes are the content: handed over as read, the client's
-                # aread() returns them without its stream machinery (~15 us per call). The
-                # stream stays unconsumed, so a caller streaming the response still gets them.
-                response._content = content
-                response.elapsed = timedelta(seconds=loop.time() - started)
-            return response
-        return httpx.Response(
+        self._release(connection)
+        response = httpx.Response(
             connection.status,
             headers=connection.headers,
-            stream=_StreamedBody(self, connection),
+            stream=httpx.ByteStream(raw),
             extensions=extensions,
         )
+        # Handed over read: the client's aread() returns the content without its stream
+        # machinery or its decoders. The raw stream stays unconsumed for a caller that streams.
+        response._content = content
+        response.elapsed = timedelta(seconds=loop.time() - started)
+        return response
 
     async def aclose(self) -> None:
         self._closed = True
@@ -481,12 +534,20 @@ class Http11Transport(httpx.AsyncBaseTransport):
                 async with asyncio.timeout_at(deadline):
                     await waiter
             except TimeoutError as exc:
+                self._pass_on(waiter)
                 raise httpx.PoolTimeout("No connection became free in time") from exc
-            finally:
-                if not waiter.done():
-                    waiter.cancel()
-                elif not waiter.cancelled():
-                    pass  # woken: loop and take what freed up
+            except BaseException:
+                self._pass_on(waiter)
+                raise
+            # Woken: loop and take what freed up.
+
+    def _pass_on(self, waiter: asyncio.Future[None]) -> None:
+        """A waiter leaves (cancelled, or out of time): if it had been woken in the same step,
+        the wake-up is handed to the next waiter, or a free place would go unused."""
+        if not waiter.done():
+            waiter.cancel()
+        elif not waiter.cancelled():
+            self._wake_one()
 
     def _take_idle(self, origin: Origin, now: float) -> _Connection | None:
         idle = self._idle.get(origin)
@@ -596,6 +657,14 @@ class Http11Transport(httpx.AsyncBaseTransport):
                 return
 
 
+async def _read_whole(connection: _Connection) -> bytes:
+    chunks = connection.take_body()
+    while not connection.complete:
+        await connection.wait()
+        chunks += connection.take_body()
+    return b"".join(chunks)
+
+
 # --- the request on the wire --------------------------------------------------------------------
 
 
@@ -619,11 +688,10 @@ def _head(request: httpx.Request) -> Head:
 
 
 def _build_head(method: str, target: bytes, headers: tuple[tuple[bytes, bytes], ...]) -> Head:
+    check_request_head(method.encode("ascii", "replace"), headers)
     parts = [method.encode("ascii"), b" ", target, b" HTTP/1.1\r\n"]
     close_after = chunked = False
     for name, value in headers:
-        if b"\r" in value or b"\n" in value or b"\r" in name or b"\n" in name or b":" in name:
-            raise httpx.LocalProtocolError(f"Invalid header {name!r}")
         lowered = name.lower()
         if lowered == b"connection" and value.lower() == b"close":
             close_after = True

@@ -40,22 +40,32 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 import httpcore
 import httpx
 from django.conf import settings
-from httpx_aiohttp import AiohttpTransport
 
 from hello_async import local_upstream, metrics
+from hello_async.aiohttp_transport import BoundedAiohttpTransport
 from hello_async.errors import (
+    UpstreamBadResponse,
     UpstreamBadStatus,
     UpstreamError,
     UpstreamTimeout,
     UpstreamUnavailable,
 )
 from hello_async.httpclient import LeanAsyncClient
+from hello_async.response_limits import (
+    IDENTITY_HEADERS,
+    RequestRefused,
+    ResponseLimits,
+    ResponseRefused,
+    check_header_values,
+    check_request_head,
+    decode,
+)
 from hello_async.transport import Http11Transport
 
 logger = logging.getLogger(__name__)
@@ -99,12 +109,14 @@ class Upstream:
         base_url: str | None = None,
         timeout: float | None = None,
         max_connections: int | None = None,
+        response_limits: ResponseLimits | None = None,
         async_transport: AsyncTransportFactory | None = None,
         sync_transport: httpx.BaseTransport | None = None,
     ) -> None:
         self._base_url = base_url
         self._timeout = timeout
         self._max_connections = max_connections
+        self._response_limits = response_limits
         self._async_transport = async_transport
         self._sync_transport = sync_transport
         self._clients: dict[asyncio.AbstractEventLoop, _Serving] = {}
@@ -133,17 +145,23 @@ class Upstream:
         limit = self._max_connections or settings.UPSTREAM_MAX_CONNECTIONS
         return httpx.Limits(max_connections=limit, max_keepalive_connections=limit)
 
+    def response_limits(self) -> ResponseLimits:
+        return self._response_limits or ResponseLimits.from_settings()
+
     def _new_async_client(self) -> httpx.AsyncClient:
         limits = self._limits()
         transport: httpx.AsyncBaseTransport
         if self._async_transport is not None:
             transport = self._async_transport()
         elif settings.UPSTREAM_TRANSPORT == "aiohttp":
-            transport = AiohttpTransport(limits=limits, trust_env=False)
+            transport = BoundedAiohttpTransport(
+                limits=limits, response_limits=self.response_limits()
+            )
         else:
-            transport = Http11Transport(limits=limits)
+            transport = Http11Transport(limits=limits, response_limits=self.response_limits())
         return LeanAsyncClient(
             base_url=self.base_url,
+            headers=IDENTITY_HEADERS,
             timeout=self._httpx_timeout(),
             limits=limits,
             transport=transport,
@@ -198,23 +216,11 @@ class Upstream:
     def get(self, path: str = "/") -> httpx.Response:
         """Blocking GET of ``path`` with the process's shared sync client. Raises UpstreamError."""
         url = f"{self.base_url}{path}"
-        deadline = time.monotonic() + self.timeout
-        token = _sync_deadline.set(deadline)
+        limits = self.response_limits()
+        token = _sync_call.set(_SyncCall(time.monotonic() + self.timeout, limits))
         try:
-            with self._client_sync().stream("GET", path) as streamed:
-                chunks = []
-                for chunk in streamed.iter_bytes():
-                    chunks.append(chunk)
-                    if time.monotonic() > deadline:
-                        raise TimeoutError
-            # The body is decoded already: describe it as such.
-            body = b"".join(chunks)
-            headers = streamed.headers.copy()
-            headers.pop("content-encoding", None)
-            headers["content-length"] = str(len(body))
-            response = httpx.Response(
-                streamed.status_code, headers=headers, content=body, request=streamed.request
-            )
+            # The transport reads the body within the limits and the deadline (_BoundedTransport).
+            response = self._client_sync().get(path)
         except TimeoutError as exc:
             raise UpstreamTimeout(
                 f"Upstream timed out: no answer from {url} within {self.timeout:g} s"
@@ -222,7 +228,7 @@ class Upstream:
         except httpx.HTTPError as exc:
             raise translate(exc, url=url) from exc
         finally:
-            _sync_deadline.reset(token)
+            _sync_call.reset(token)
         return check_status(response)
 
     def _client_sync(self) -> httpx.Client:
@@ -230,8 +236,10 @@ class Upstream:
             if self._sync_client is None:
                 self._sync_client = httpx.Client(
                     base_url=self.base_url,
+                    headers=IDENTITY_HEADERS,
                     timeout=self._httpx_timeout(),
-                    transport=self._sync_transport or _DeadlineTransport(self._limits()),
+                    transport=self._sync_transport
+                    or _BoundedTransport(self._limits(), self.response_limits()),
                     trust_env=False,
                 )
             return self._sync_client
@@ -265,9 +273,19 @@ def translate(exc: httpx.HTTPError | aiohttp.ClientError, *, url: str) -> Upstre
     )
     if is_timeout:
         return UpstreamTimeout(f"Upstream timed out: {url} ({describe(cause)})")
+    if isinstance(exc, RequestRefused):
+        return UpstreamUnavailable(f"Upstream request not sent: {url} ({exc})")
+    if isinstance(exc, ResponseRefused):
+        return UpstreamBadResponse(f"Upstream answer refused: {url} ({exc})")
+    if isinstance(exc, httpx.ProtocolError) or isinstance(cause, _AIOHTTP_BAD_ANSWER):
+        # The answer did not parse (aiohttp: a line or a header count over its limits too).
+        return UpstreamBadResponse(f"Upstream sent a bad answer: {url} ({describe(cause)})")
     if isinstance(exc, httpx.ConnectError) or _is_refused(cause):
         return UpstreamUnavailable(f"Upstream refused the connection: {url} ({describe(cause)})")
     return UpstreamUnavailable(f"Upstream connection failed: {url} ({describe(cause)})")
+
+
+_AIOHTTP_BAD_ANSWER = (aiohttp.ClientResponseError, aiohttp.http_exceptions.HttpProcessingError)
 
 
 def _is_refused(exc: BaseException) -> bool:
@@ -284,20 +302,42 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-# --- the sync total deadline ------------------------------------------------------------------
+# --- the sync call's total deadline and wire budget ---------------------------------------------
 
-# When the current sync call must be over (time.monotonic()); None outside Upstream.get.
-_sync_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
-    "upstream_sync_deadline", default=None
+
+class _SyncCall:
+    """When the current sync call must be over (``time.monotonic()``), and how many more bytes
+    its head may take: h11 bounds one unfinished head (100 KiB), but httpcore reads interim
+    answers one after another without a bound."""
+
+    __slots__ = ("deadline", "head_left", "limits")
+
+    def __init__(self, deadline: float, limits: ResponseLimits) -> None:
+        self.deadline = deadline
+        self.limits = limits
+        self.head_left: int | None = limits.max_header_bytes  # None once the head is in
+
+
+def _trace(event: str, info: dict[str, Any]) -> None:
+    """httpcore's trace extension: the final answer's head is in (the body is counted after)."""
+    if event == "http11.receive_response_headers.complete":
+        call = _sync_call.get()
+        if call is not None:
+            call.head_left = None
+
+
+# The current sync call; None outside Upstream.get.
+_sync_call: contextvars.ContextVar[_SyncCall | None] = contextvars.ContextVar(
+    "upstream_sync_call", default=None
 )
 
 
 def _time_left(timeout: float | None, error: type[httpcore.TimeoutException]) -> float | None:
     """The per-operation ``timeout``, shortened to what is left of the call's deadline."""
-    deadline = _sync_deadline.get()
-    if deadline is None:
+    call = _sync_call.get()
+    if call is None:
         return timeout
-    left = deadline - time.monotonic()
+    left = call.deadline - time.monotonic()
     if left <= 0:
         raise error("the call's total deadline has passed")
     return left if timeout is None else min(timeout, left)
@@ -308,7 +348,16 @@ class _DeadlineStream(httpcore.NetworkStream):
         self._stream = stream
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._stream.read(max_bytes, _time_left(timeout, httpcore.ReadTimeout))
+        call = _sync_call.get()
+        if call is None or call.head_left is None:
+            return self._stream.read(max_bytes, _time_left(timeout, httpcore.ReadTimeout))
+        # The head is not in yet: read no more than it may still take (and a byte to tell).
+        if call.head_left < 0:
+            raise call.limits.head_too_large()
+        max_bytes = min(max_bytes, call.head_left + 1)
+        data = self._stream.read(max_bytes, _time_left(timeout, httpcore.ReadTimeout))
+        call.head_left -= len(data)
+        return data
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
         self._stream.write(buffer, _time_left(timeout, httpcore.WriteTimeout))
@@ -346,9 +395,17 @@ class _DeadlineBackend(httpcore.NetworkBackend):
         self._backend.sleep(seconds)
 
 
-class _DeadlineTransport(httpx.HTTPTransport):
-    def __init__(self, limits: httpx.Limits) -> None:
+class _BoundedTransport(httpx.HTTPTransport):
+    """httpx's sync transport on sockets bounded by the call's deadline (_DeadlineBackend),
+    handing over answers read within the upstream's limits (hello_async.response_limits).
+
+    h11 keeps at most 100 KiB of an unfinished head (httpcore's setting), so a head past
+    ``max_header_bytes`` costs that much before it is refused; the body is counted as it
+    arrives and decoded in bounded steps."""
+
+    def __init__(self, limits: httpx.Limits, response_limits: ResponseLimits) -> None:
         super().__init__(trust_env=False, limits=limits)
+        self.response_limits = response_limits
         # httpx takes no network backend: swap its pool for one with the same limits on
         # ours. httpx is pinned below 0.29, where ``_pool`` is set only here.
         self._pool = httpcore.ConnectionPool(
@@ -358,6 +415,40 @@ class _DeadlineTransport(httpx.HTTPTransport):
             keepalive_expiry=limits.keepalive_expiry,
             network_backend=_DeadlineBackend(),
         )
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        limits = self.response_limits
+        method = request.method.encode("ascii", "replace")
+        check_request_head(method, request.headers.raw)
+        request.extensions = {**request.extensions, "trace": _trace}
+        response = super().handle_request(request)
+        stream = cast(httpx.SyncByteStream, response.stream)
+        try:
+            version = response.extensions.get("http_version", b"")
+            coding = limits.check_head(response.status_code, version, response.headers.raw)
+            check_header_values(response.headers.raw)  # h11 lets control characters by
+            chunks = []
+            size = 0
+            for chunk in stream:  # a piece per h11 event: a chunk, or a read
+                size += len(chunk)
+                if size > limits.max_body_bytes:
+                    raise limits.body_too_large()
+                chunks.append(chunk)
+                if len(chunks) > limits.max_body_chunks:
+                    raise limits.too_many_chunks()
+            raw = b"".join(chunks)
+            content = decode(raw, coding, limits)
+        finally:
+            stream.close()  # an unread answer's connection is closed, not pooled
+        read = httpx.Response(
+            response.status_code,
+            headers=response.headers,
+            stream=httpx.ByteStream(raw),
+            extensions=response.extensions,
+            request=request,
+        )
+        read._content = content
+        return read
 
 
 # --- the process's instance -------------------------------------------------------------------

@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gzip
+import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import httpx
 import pytest
 
+from hello_async.response_limits import RequestRefused, ResponseLimits, ResponseRefused
 from hello_async.transport import Http11Transport
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -117,7 +119,7 @@ async def test_a_body_bigger_than_the_read_buffer_streams_whole_and_in_order() -
             writer.write(answer(body))
             await writer.drain()
 
-    transport = Http11Transport()
+    transport = Http11Transport(response_limits=ResponseLimits(max_body_bytes=len(body)))
     async with scripted(big) as (url, connections), httpx.AsyncClient(transport=transport) as http:
         async with http.stream("GET", url) as streamed:
             chunks = [chunk async for chunk in streamed.aiter_raw()]
@@ -404,3 +406,175 @@ async def test_idle_connections_close_after_the_keepalive_expiry_without_new_cal
         async with asyncio.timeout(5):
             await all_hung_up.wait()  # no call since: the pool's sweep closed them
         assert transport.pool_info() == {"connections": 0, "idle": 0}
+
+
+# --- what the upstream may send back (hello_async.response_limits) ------------------------------
+
+SMALL = ResponseLimits(max_header_bytes=4096, max_headers=20, max_body_bytes=65536)
+
+
+def endless(prefix: bytes, piece: bytes) -> Handler:
+    """An answer that starts with ``prefix`` and repeats ``piece`` until the client hangs up."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(prefix)
+        while True:
+            writer.write(piece * 64)
+            await writer.drain()
+
+    return handler
+
+
+def once(raw: bytes) -> Handler:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(raw)
+        await writer.drain()
+        await reader.read()
+
+    return handler
+
+
+OK_HEAD = b"HTTP/1.1 200 OK\r\n"
+HOSTILE = {
+    "one header line that never ends": (endless(OK_HEAD + b"X-Meat: ", b"r"), "HEADER_BYTES"),
+    "header lines that never end": (endless(OK_HEAD, b"X-Meat: ribs\r\n"), "MAX_HEADERS"),
+    "interim answers that never end": (
+        endless(b"", b"HTTP/1.1 103 Early Hints\r\n\r\n"),
+        "HEADER_BYTES",
+    ),
+    "a body with no length that never ends": (endless(OK_HEAD + b"\r\n", b"ribs"), "BODY_BYTES"),
+    "an endless chunked body": (
+        endless(OK_HEAD + b"Transfer-Encoding: chunked\r\n\r\n", b"4\r\nribs\r\n"),
+        "BODY_CHUNKS",
+    ),
+    "an endless chunked body of big chunks": (
+        endless(
+            OK_HEAD + b"Transfer-Encoding: chunked\r\n\r\n", b"4000\r\n" + bytes(16384) + b"\r\n"
+        ),
+        "BODY_BYTES",
+    ),
+    "a declared length over the limit": (
+        once(OK_HEAD + b"Content-Length: 1000000\r\n\r\n"),
+        "BODY_BYTES",
+    ),
+    "status 000": (once(b"HTTP/1.1 000 OK\r\nContent-Length: 0\r\n\r\n"), "outside 100-599"),
+    "status 600": (once(b"HTTP/1.1 600 OK\r\nContent-Length: 0\r\n\r\n"), "outside 100-599"),
+    "HTTP/2.0 in an HTTP/1 answer": (
+        once(b"HTTP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n"),
+        "version",
+    ),
+    "stacked encodings": (
+        once(
+            answer(gzip.compress(gzip.compress(b"ribs")), extra=b"Content-Encoding: gzip, gzip\r\n")
+        ),
+        "more than one content encoding",
+    ),
+    "two encoding headers": (
+        once(
+            answer(
+                gzip.compress(gzip.compress(b"ribs")),
+                extra=b"Content-Encoding: gzip\r\nContent-Encoding: gzip\r\n",
+            )
+        ),
+        "more than one content encoding",
+    ),
+    "an unknown encoding": (once(answer(b"x", extra=b"Content-Encoding: br\r\n")), "unsupported"),
+    "a gzip bomb": (
+        once(answer(gzip.compress(bytes(8 << 20)), extra=b"Content-Encoding: gzip\r\n")),
+        "decoded",
+    ),
+    "a gzip body that does not decode": (
+        once(answer(b"not gzip at all", extra=b"Content-Encoding: gzip\r\n")),
+        "does not decode",
+    ),
+}
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("case", list(HOSTILE))
+async def test_a_hostile_answer_is_refused_at_once_naming_the_limit(case: str) -> None:
+    handler, named = HOSTILE[case]
+    transport = Http11Transport(response_limits=SMALL)
+    async with scripted(handler) as (url, _), httpx.AsyncClient(transport=transport) as http:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        with pytest.raises(ResponseRefused, match=named):
+            await http.get(url, timeout=httpx.Timeout(5.0))
+        assert loop.time() - started < 2.0
+        assert transport.pool_info() == {"connections": 0, "idle": 0}  # closed, not pooled
+
+
+@pytest.mark.asyncio
+async def test_one_encoding_is_decoded_and_the_raw_bytes_stay_readable() -> None:
+    body = b"ribs " * 10_000
+    packed = {b"/gzip": gzip.compress(body), b"/deflate": zlib.compress(body)}
+    packed[b"/raw-deflate"] = packed[b"/deflate"][2:-4]
+
+    async def encoded(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            path = (await read_request(reader)).split(b" ")[1]
+            coding = b"gzip" if path == b"/gzip" else b"deflate"
+            writer.write(answer(packed[path], extra=b"Content-Encoding: %b\r\n" % coding))
+            await writer.drain()
+
+    transport = Http11Transport(response_limits=SMALL)
+    async with (
+        scripted(encoded) as (url, connections),
+        httpx.AsyncClient(transport=transport) as http,
+    ):
+        for path in packed:
+            got = await http.get(url + path.decode())
+            assert got.content == body
+            async with http.stream("GET", url + path.decode()) as streamed:
+                assert b"".join([c async for c in streamed.aiter_raw()]) == packed[path]
+    assert len(connections) == 1  # decoded answers leave the connection reusable
+
+
+@pytest.mark.asyncio
+async def test_a_method_with_control_characters_is_refused_before_sending() -> None:
+    async with scripted(keep_alive_server) as (url, connections), client() as http:
+        with pytest.raises(RequestRefused, match="method"):
+            await http.request("GET /admin HTTP/1.1\r\nX:", url)
+        with pytest.raises(RequestRefused, match="control character"):
+            await http.get(url, headers={"X-Meat": "ribs\x00"})
+    assert connections == []
+
+
+@pytest.mark.asyncio
+async def test_a_waiter_woken_and_cancelled_in_one_step_passes_the_wake_up_on() -> None:
+    """With the pool full, the freed place goes to the next waiter when the woken one is
+    cancelled before it runs (it used to be lost: the next waiter got a PoolTimeout)."""
+
+    async def held(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            head = await read_request(reader)
+            if head.split(b" ")[1] == b"/held":  # half a body: the caller holds the connection
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nri")
+            else:
+                writer.write(answer(b"ok"))
+            await writer.drain()
+
+    transport = Http11Transport(limits=httpx.Limits(max_connections=1))
+    async with scripted(held) as (url, _):
+        timeouts = {"timeout": {"pool": 2.0, "read": 5.0, "connect": 5.0, "write": 5.0}}
+        first = await transport.handle_async_request(
+            httpx.Request("GET", f"{url}/held", extensions=timeouts)
+        )
+        second, third = (
+            asyncio.create_task(
+                transport.handle_async_request(httpx.Request("GET", url, extensions=timeouts))
+            )
+            for _ in range(2)
+        )
+        while len(transport._waiters) < 2:  # noqa: ASYNC110 (a loop round each, no timing)
+            await asyncio.sleep(0)
+        await first.aclose()  # frees the place and wakes the second, without yielding
+        second.cancel()  # ... which is cancelled in the same step
+        answer_ = await third
+        await answer_.aread()
+        assert answer_.content == b"ok"
+        with pytest.raises(asyncio.CancelledError):
+            await second
+        await transport.aclose()

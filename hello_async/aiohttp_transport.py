@@ -1,0 +1,184 @@
+"""httpx-aiohttp's transport (``UPSTREAM_TRANSPORT=aiohttp``) with the upstream's limits.
+
+aiohttp bounds each header line (``max_line_size``, ``max_field_size``) and their number
+(``max_headers``) while it parses; the session here sets those from :class:`ResponseLimits`.
+The rest is checked once the head is in (hello_async.response_limits): status, version, the
+head's total size, one content encoding; the body is read here, counted as it arrives, and
+decoded in bounded steps, so the response reaches HTTPX read and HTTPX's own decoders never run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import time
+from datetime import timedelta
+from typing import Any
+
+import aiohttp
+import httpx
+from aiohttp.client_proto import ResponseHandler
+from aiohttp.streams import StreamReader
+from httpx_aiohttp import AiohttpTransport
+from httpx_aiohttp.transport import AiohttpResponseStream
+
+from hello_async.response_limits import (
+    ResponseLimits,
+    ResponseRefused,
+    adecode,
+    check_header_values,
+    check_request_head,
+)
+
+
+class _BoundedHandler(ResponseHandler):
+    """aiohttp's protocol with what its parser leaves unbounded, refused as it is read.
+
+    aiohttp bounds each header line and each head's header count, but reads interim (1xx)
+    answers one after another without end, and parses a read of tiny chunks whole (a Python
+    call per chunk). Here: the head, interim answers included, within ``max_header_bytes`` and
+    ``max_headers`` lines; reads fed in slices, and the chunks' framing within what
+    ``max_body_chunks`` chunks need (:meth:`ResponseLimits.max_framing_bytes`).
+    """
+
+    SLICE = 16 * 1024
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, *, limits: ResponseLimits) -> None:
+        super().__init__(loop)
+        self._limits = limits
+        self._start()
+
+    def _start(self) -> None:
+        self.refused: ResponseRefused | None = None
+        self._head_bytes: int | None = 0  # None once the final answer's head is in
+        self._header_lines = 0
+        self._body: StreamReader | None = None
+        self._body_wire = 0
+
+    def set_response_params(self, **params: Any) -> None:  # once per request
+        self._start()
+        super().set_response_params(**params)
+
+    def feed_data(self, data: Any, size: int = 0) -> None:  # a parsed head, and its payload
+        message, payload = data
+        if 100 <= message.code < 200:
+            self._header_lines += len(message.raw_headers) + 1
+        else:
+            self._head_bytes = None
+            self._body = payload
+        super().feed_data(data, size)
+
+    def data_received(self, data: bytes) -> None:
+        for start in range(0, len(data), self.SLICE):
+            piece = data[start : start + self.SLICE]
+            if self._head_bytes is not None:
+                self._head_bytes += len(piece)
+            else:
+                self._body_wire += len(piece)
+            super().data_received(piece)
+            refused = self._check()
+            if refused is not None:
+                self._refuse(refused)
+                return
+
+    def _check(self) -> ResponseRefused | None:
+        limits = self._limits
+        if self._head_bytes is not None:
+            if self._header_lines > limits.max_headers:
+                return limits.too_many_headers()
+            if self._head_bytes > limits.max_header_bytes:
+                return limits.head_too_large()
+        elif (
+            self._body is not None
+            and self._body_wire - self._body.total_bytes > limits.max_framing_bytes
+        ):
+            return limits.too_many_chunks()
+        return None
+
+    def _refuse(self, refused: ResponseRefused) -> None:
+        self.refused = refused
+        if self._body is not None:
+            self._body.set_exception(refused)
+        self.set_exception(refused)
+        if self.transport is not None:
+            self.transport.close()
+
+
+class _BoundedConnector(aiohttp.TCPConnector):
+    def __init__(self, *, limits: ResponseLimits, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # aiohttp's protocol factory (private; tests/test_hostile_upstream.py fails without it).
+        assert hasattr(self, "_factory")
+        self._factory = functools.partial(  # type: ignore[assignment]
+            _BoundedHandler, loop=self._loop, limits=limits
+        )
+
+
+class BoundedAiohttpTransport(AiohttpTransport):
+    def __init__(self, *, limits: httpx.Limits, response_limits: ResponseLimits) -> None:
+        self.response_limits = response_limits
+        line = min(response_limits.max_header_bytes, 65_536)
+
+        def session() -> aiohttp.ClientSession:
+            connector = _BoundedConnector(
+                limits=response_limits,
+                limit=limits.max_connections or 0,
+                keepalive_timeout=limits.keepalive_expiry,
+                ssl=self.ssl_context,
+            )
+            return aiohttp.ClientSession(
+                connector=connector,
+                trust_env=False,
+                max_line_size=line,
+                max_field_size=line,
+                max_headers=response_limits.max_headers,
+            )
+
+        super().__init__(limits=limits, trust_env=False, client=session)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        check_request_head(request.method.encode("ascii", "replace"), request.headers.raw)
+        started = time.perf_counter()
+        response = await super().handle_async_request(request)
+        stream = response.stream
+        assert isinstance(stream, AiohttpResponseStream)
+        aiohttp_response = stream._aiohttp_response
+        connection = aiohttp_response.connection
+        handler = connection.protocol if connection is not None else None
+        limits = self.response_limits
+        try:
+            version = aiohttp_response.version
+            http_version = f"HTTP/{version.major}.{version.minor}".encode() if version else b""
+            coding = limits.check_head(response.status_code, http_version, response.headers.raw)
+            check_header_values(response.headers.raw)  # aiohttp lets control characters by
+            chunks = []
+            size = 0
+            async for chunk in stream:
+                size += len(chunk)
+                if size > limits.max_body_bytes:
+                    raise limits.body_too_large()
+                chunks.append(chunk)
+                if len(chunks) > limits.max_body_chunks:
+                    raise limits.too_many_chunks()
+            raw = b"".join(chunks)
+            content = await adecode(raw, coding, limits)
+        except httpx.ReadError as exc:
+            aiohttp_response.close()
+            refused = getattr(handler, "refused", None)
+            if refused is not None:  # the connection closed on our refusal
+                raise refused from exc
+            raise
+        except BaseException:
+            aiohttp_response.close()  # not back to the pool: its framing is not to be trusted
+            raise
+        await stream.aclose()
+        read = httpx.Response(
+            response.status_code,
+            headers=response.headers,
+            stream=httpx.ByteStream(raw),
+            extensions={**response.extensions, "http_version": http_version},
+            request=request,
+        )
+        read._content = content
+        read.elapsed = timedelta(seconds=time.perf_counter() - started)
+        return read
