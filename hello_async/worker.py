@@ -13,12 +13,22 @@ this module adds:
   machine) goes back to READY; its attempt count is its ``worker_ids`` (one per claim, as
   ``TaskResult.attempts`` counts). Once a lost worker has cost ``HELLO_ASYNC_TASK_MAX_ATTEMPTS``
   runs, the task is FAILED with the reason instead.
-* **Fenced results.** A worker writes its task's outcome only if the task is still RUNNING under
-  its own claim (same ``started_at``), so a worker presumed dead that wakes up late cannot
-  overwrite the run that replaced it.
+* **Retries.** A task that raises goes back to READY with ``run_after`` set
+  ``HELLO_ASYNC_TASK_RETRY_BACKOFF`` seconds ahead, doubled on each later attempt (at most
+  ``HELLO_ASYNC_TASK_RETRY_BACKOFF_MAX``); django-tasks-db's ``ready()`` leaves it alone until
+  then. Attempts are counted as the reaper counts them (``worker_ids``), so raising and lost
+  workers share the ``HELLO_ASYNC_TASK_MAX_ATTEMPTS`` runs; the last failure is FAILED with its
+  exception.
+* **Time limit.** A task running past ``HELLO_ASYNC_TASK_TIME_LIMIT`` is stopped and FAILED
+  (:class:`TaskTimeLimitExceeded`), not retried; see :meth:`Worker._call` for how.
+* **Fenced results.** A worker writes its task's outcome (or retry) only if the task is still
+  RUNNING under its own claim (same ``started_at``), so a worker presumed dead that wakes up late
+  cannot overwrite the run that replaced it.
 * **Bounded graceful stop.** SIGTERM (or Ctrl-C): the current task may finish within
   ``HELLO_ASYNC_TASK_SHUTDOWN_GRACE``; past that, or on a second signal, the task is given back
   (READY) and the process exits at once. An idle worker exits within a tenth of a second.
+* **Pruning.** Finished tasks older than ``HELLO_ASYNC_TASK_RETENTION`` are deleted by the
+  heartbeat thread, at start and then once an hour (see hello_async.task_retention).
 * **Processes.** ``--processes N`` runs N workers as child processes and restarts one that dies.
 
 Tasks therefore run *at least once*; their effects must be idempotent (see hello_async.tasks).
@@ -27,6 +37,7 @@ Tasks therefore run *at least once*; their effects must be idempotent (see hello
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import logging
 import os
@@ -37,14 +48,19 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from inspect import iscoroutinefunction
 from traceback import format_exception
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
+from asgiref.sync import async_to_sync
+
 if TYPE_CHECKING:
+    from django.db.models import QuerySet
+    from django.tasks import Task
     from django_tasks_db.models import DBTaskResult
 
     Row = DBTaskResult[Any, Any]
@@ -52,6 +68,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("hello_async.worker")  # also when run as __main__
 
 IDLE_SLICE = 0.1  # an idle worker notices a stop request within this many seconds
+PRUNE_EVERY = 3600.0  # a worker starts a pass over finished tasks at most this often (s)
 
 
 class WorkerLost(Exception):
@@ -59,6 +76,18 @@ class WorkerLost(Exception):
 
 
 LOST = "hello_async.worker.WorkerLost"
+
+
+class TaskTimeLimitExceeded(BaseException):
+    """The reason recorded on a task FAILED because it ran past ``HELLO_ASYNC_TASK_TIME_LIMIT``.
+
+    A BaseException, as KeyboardInterrupt is, so the task's own ``except Exception`` does not
+    swallow it and run on.
+    """
+
+
+def _time_limit_message(limit: float) -> str:
+    return f"the task ran past its time limit of {limit:g} s (HELLO_ASYNC_TASK_TIME_LIMIT)"
 
 
 class _GiveBack(BaseException):
@@ -77,6 +106,10 @@ class WorkerConfig:
     max_attempts: int
     poll_interval: float
     shutdown_grace: float
+    retry_backoff: float = 2.0
+    retry_backoff_max: float = 300.0
+    time_limit: float = 0.0  # 0: none
+    retention: float = 0.0  # 0: finished tasks are kept for ever
 
     @classmethod
     def from_settings(cls) -> WorkerConfig:
@@ -87,7 +120,16 @@ class WorkerConfig:
             max_attempts=settings.HELLO_ASYNC_TASK_MAX_ATTEMPTS,
             poll_interval=settings.HELLO_ASYNC_TASK_POLL_INTERVAL,
             shutdown_grace=settings.HELLO_ASYNC_TASK_SHUTDOWN_GRACE,
+            retry_backoff=settings.HELLO_ASYNC_TASK_RETRY_BACKOFF,
+            retry_backoff_max=settings.HELLO_ASYNC_TASK_RETRY_BACKOFF_MAX,
+            time_limit=settings.HELLO_ASYNC_TASK_TIME_LIMIT,
+            retention=settings.HELLO_ASYNC_TASK_RETENTION,
         )
+
+    def retry_delay(self, attempt: int) -> float:
+        """Seconds between attempt ``attempt`` (counted from 1), which raised, and the next."""
+        # The exponent is bounded so a large HELLO_ASYNC_TASK_MAX_ATTEMPTS cannot overflow it.
+        return min(self.retry_backoff_max, self.retry_backoff * 2.0 ** min(attempt - 1, 64))
 
 
 def new_worker_id() -> str:
@@ -175,6 +217,14 @@ class Worker:
         self.tasks_run = 0
         self._current: Row | None = None
         self._in_task = False  # the task's own code is running: a signal may interrupt it
+        # SIGALRM serves two deadlines (time.monotonic()): the time limit of a sync task, and
+        # the shutdown grace once a stop signal came; ITIMER_REAL points at the nearer one.
+        self._owns_alarm = False  # install_signals() ran: ITIMER_REAL and SIGALRM are ours
+        self._limit_at: float | None = None
+        self._grace_at: float | None = None
+        self._over_limit = False  # the current task's time limit fired
+        self._prune_due = 0.0  # time.monotonic() when the next pruning pass may start
+        self._pruning = False  # a pass is under way, continued on the next beats
 
     # --- heartbeat ---------------------------------------------------------------------------
 
@@ -220,15 +270,61 @@ class Worker:
         from django.db import connection
 
         period = self.config.lease / 4
+        self._prune_logged()  # at start: a fleet that was down a while catches up at once
+        connection.close()
         while not done.wait(period):
             try:
                 self.beat()
                 reap(lease=self.config.lease, max_attempts=self.config.max_attempts)
             except Exception:
                 logger.exception("Worker %s: heartbeat failed (retrying)", self.worker_id)
-            finally:
-                # This thread's own connection: back to the pool (or closed) between beats.
-                connection.close()
+            self._prune_logged()
+            # This thread's own connection: back to the pool (or closed) between beats.
+            connection.close()
+
+    def _prune_logged(self) -> None:
+        try:
+            self.prune()
+        except Exception:
+            self._pruning = False  # the next pass in an hour, not an error every beat
+            logger.exception("Worker %s: pruning finished tasks failed", self.worker_id)
+
+    def prune(self, *, now: float | None = None, batch_size: int | None = None) -> int:
+        """Run the part of a pruning pass that is due; how many finished tasks it deleted.
+
+        A pass starts at most once every ``PRUNE_EVERY`` seconds (``now``: time.monotonic()),
+        the first one at once. It deletes for an eighth of the lease at most, the rest on the
+        next beats, so the heartbeat that shares this thread keeps its pace.
+        """
+        from hello_async.task_retention import BATCH_SIZE, finished_tasks_prune_batches
+
+        if self.config.retention <= 0:
+            return 0
+        if not self._pruning:
+            started = time.monotonic() if now is None else now
+            if started < self._prune_due:
+                return 0
+            self._pruning = True
+            self._prune_due = started + PRUNE_EVERY
+        stop_at = time.monotonic() + self.config.lease / 8
+        size = batch_size or BATCH_SIZE
+        deleted = 0
+        for count in finished_tasks_prune_batches(
+            older_than=self.config.retention, batch_size=size
+        ):
+            deleted += count
+            if count < size:
+                self._pruning = False  # a short batch was the last
+            elif time.monotonic() >= stop_at:
+                break
+        if deleted:
+            logger.info(
+                "Worker %s: deleted %d finished tasks older than %g s",
+                self.worker_id,
+                deleted,
+                self.config.retention,
+            )
+        return deleted
 
     # --- claiming and running ----------------------------------------------------------------
 
@@ -286,26 +382,93 @@ class Worker:
             )
             self._in_task = True
             try:
-                value = task.call(*args, *task_result.args, **task_result.kwargs)
+                value = self._call(task, [*args, *task_result.args], task_result.kwargs)
             finally:
                 self._in_task = False
-                if self.stopping:
-                    signal.setitimer(signal.ITIMER_REAL, 0)  # the grace timer, if armed
+                self._disarm()
         except _GiveBack:
             self._give_back(db_result, claimed_at)
             raise
+        except TaskTimeLimitExceeded as exc:
+            self._in_task = False  # in case the alarm fired as the task's code was left
+            self._disarm()
+            _reset_connection()  # the task was stopped anywhere, maybe mid-query
+            logger.warning("Task %s FAILED: %s; not retried", db_result.id, exc)
+            finished = self._finish(db_result, claimed_at, TaskResultStatus.FAILED, error=exc)
         except Exception as exc:
-            logger.warning("Task %s FAILED: %r", db_result.id, exc)
-            recorded = self._finish(db_result, claimed_at, TaskResultStatus.FAILED, error=exc)
+            finished = self._retry_or_fail(db_result, claimed_at, exc)
         else:
-            recorded = self._finish(db_result, claimed_at, TaskResultStatus.SUCCESSFUL, value=value)
+            finished = self._finish(db_result, claimed_at, TaskResultStatus.SUCCESSFUL, value=value)
             logger.info("Task %s SUCCESSFUL", db_result.id)
         finally:
             self._current = None
             self.tasks_run += 1
-        if recorded and backend_type is not None:
+        if finished and backend_type is not None:
             db_result.refresh_from_db()
             task_finished.send(sender=backend_type, task_result=db_result.task_result)
+
+    def _call(self, task: Task[Any, Any], args: list[object], kwargs: dict[str, Any]) -> Any:
+        """Run the task's function in this thread (as ``task.call`` does), within the time limit.
+
+        A sync function is interrupted where it is: SIGALRM raises TaskTimeLimitExceeded in it.
+        An async function runs in an event loop thread of its own (``async_to_sync``) while this
+        thread waits, running the coroutine's thread-sensitive ``sync_to_async`` calls. An
+        exception raised here would only stop the waiting and leave the coroutine running on,
+        unseen, so its limit is a timeout in its own loop: it is cancelled at the ``await`` it
+        is in, once the sync call it may be waiting for has returned.
+        """
+        limit = self.config.time_limit
+        self._over_limit = False
+        if limit > 0 and not iscoroutinefunction(task.func):
+            self._limit_at = time.monotonic() + limit
+        # Also the grace's deadline, if a stop signal came (and its alarm went unheeded) while
+        # the task was being set up.
+        self._arm()
+        if iscoroutinefunction(task.func):
+            return async_to_sync(_acall_within)(limit, task.func, args, kwargs)
+        try:
+            value = task.func(*args, **kwargs)
+        except Exception as exc:
+            if self._over_limit:  # it caught TaskTimeLimitExceeded, then failed otherwise
+                raise TaskTimeLimitExceeded(_time_limit_message(limit)) from exc
+            raise
+        if self._over_limit:  # it caught TaskTimeLimitExceeded and ran on to the end
+            raise TaskTimeLimitExceeded(_time_limit_message(limit))
+        return value
+
+    def _retry_or_fail(self, db_result: Row, claimed_at: datetime | None, error: Exception) -> bool:
+        """READY again after the backoff while attempts are left, else FAILED; True if FAILED."""
+        from django.tasks import TaskResultStatus
+        from django.utils import timezone
+
+        attempts, max_attempts = len(db_result.worker_ids), self.config.max_attempts
+        if attempts >= max_attempts:
+            logger.warning(
+                "Task %s FAILED: %r (attempt %d of %d, the last)",
+                db_result.id,
+                error,
+                attempts,
+                max_attempts,
+            )
+            return self._finish(db_result, claimed_at, TaskResultStatus.FAILED, error=error)
+        delay = self.config.retry_delay(attempts)
+        run_after = timezone.now() + timedelta(seconds=delay)
+        # The error stays on the row while it waits (the admin shows why); the task result
+        # shows it only once FAILED.
+        fields = {"status": TaskResultStatus.READY, "run_after": run_after, **_error_fields(error)}
+        if _ours(db_result, claimed_at).update(**fields) == 1:
+            logger.warning(
+                "Task %s raised %r (attempt %d of %d): runs again in %g s, at %s",
+                db_result.id,
+                error,
+                attempts,
+                max_attempts,
+                delay,
+                run_after.isoformat(timespec="seconds"),
+            )
+        else:
+            self._lost_claim(db_result)
+        return False
 
     def _finish(
         self,
@@ -320,7 +483,6 @@ class Worker:
         from django.tasks import TaskResultStatus
         from django.utils import timezone
         from django.utils.json import normalize_json
-        from django_tasks_db.models import DBTaskResult
 
         fields: dict[str, Any] = {"status": status, "finished_at": timezone.now()}
         if error is None:
@@ -330,35 +492,26 @@ class Worker:
                 error = exc
                 fields["status"] = TaskResultStatus.FAILED
         if error is not None:
-            exc_type = type(error)
-            fields.update(
-                return_value=None,
-                exception_class_path=f"{exc_type.__module__}.{exc_type.__qualname__}",
-                traceback="".join(format_exception(error)),
-            )
-        ours = DBTaskResult.objects.filter(
-            id=db_result.id, status=TaskResultStatus.RUNNING, started_at=claimed_at
-        )
-        if ours.update(**fields) == 1:
+            fields.update(return_value=None, **_error_fields(error))
+        else:  # an earlier attempt's error, kept while the task waited for its retry
+            fields.update(exception_class_path="", traceback="")
+        if _ours(db_result, claimed_at).update(**fields) == 1:
             return True
+        self._lost_claim(db_result)
+        return False
+
+    def _lost_claim(self, db_result: Row) -> None:
         logger.warning(
             "Task %s: worker %s lost its claim while running it (presumed dead); result dropped",
             db_result.id,
             self.worker_id,
         )
-        return False
 
     def _give_back(self, db_result: Row, claimed_at: datetime | None) -> None:
-        from django.db import connection
         from django.tasks import TaskResultStatus
-        from django_tasks_db.models import DBTaskResult
 
-        # The task was interrupted anywhere, maybe mid-query: start from a fresh connection.
-        with contextlib.suppress(Exception):
-            connection.close()
-        given = DBTaskResult.objects.filter(
-            id=db_result.id, status=TaskResultStatus.RUNNING, started_at=claimed_at
-        ).update(status=TaskResultStatus.READY)
+        _reset_connection()  # the task was interrupted anywhere, maybe mid-query
+        given = _ours(db_result, claimed_at).update(status=TaskResultStatus.READY)
         logger.warning("Task %s given back to the queue (READY): %d", db_result.id, given)
 
     def run(self, *, until_idle: bool = False, max_tasks: int | None = None) -> None:
@@ -382,9 +535,11 @@ class Worker:
     # --- signals -----------------------------------------------------------------------------
 
     def install_signals(self) -> None:
+        """Handle SIGTERM, SIGINT and SIGALRM (the main thread's; the time limit needs them)."""
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, self._on_stop_signal)
-        signal.signal(signal.SIGALRM, self._on_grace_over)
+        signal.signal(signal.SIGALRM, self._on_alarm)
+        self._owns_alarm = True
 
     def _on_stop_signal(self, signum: int, frame: FrameType | None) -> None:
         if self.stopping:
@@ -402,11 +557,87 @@ class Worker:
             self._current.id,
             self.config.shutdown_grace,
         )
-        signal.setitimer(signal.ITIMER_REAL, self.config.shutdown_grace)
+        self._grace_at = time.monotonic() + self.config.shutdown_grace
+        self._arm()
 
-    def _on_grace_over(self, signum: int, frame: FrameType | None) -> None:
-        if self._in_task:
+    def _on_alarm(self, signum: int, frame: FrameType | None) -> None:
+        """The time limit's deadline or the grace's, whichever is due: both may be armed."""
+        if not self._in_task:
+            return  # between task steps: the worker is finishing the task's bookkeeping
+        now = time.monotonic()
+        if self._limit_at is not None and now >= self._limit_at:
+            # Past its limit the task is FAILED even if a stop signal came too: a re-run
+            # elsewhere would only run into the same limit.
+            self._limit_at = None
+            self._over_limit = True
+            self._arm()  # the grace's deadline, if the task catches this and runs on
+            raise TaskTimeLimitExceeded(_time_limit_message(self.config.time_limit))
+        if self._grace_at is not None and now >= self._grace_at:
             raise _GiveBack("shutdown grace over")
+        self._arm()  # woken before either deadline: sleep again until the nearer
+
+    def _arm(self) -> None:
+        """Point ITIMER_REAL at the nearer deadline (one already past fires at once)."""
+        deadlines = [at for at in (self._limit_at, self._grace_at) if at is not None]
+        if deadlines and self._owns_alarm:
+            signal.setitimer(signal.ITIMER_REAL, max(min(deadlines) - time.monotonic(), 1e-6))
+
+    def _disarm(self) -> None:
+        """The task's code is done: neither deadline may interrupt the bookkeeping after it."""
+        self._limit_at = None
+        if self._owns_alarm:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+
+def _ours(db_result: Row, claimed_at: datetime | None) -> QuerySet[Row]:
+    """The task's row if it is still RUNNING under this claim: the fence of every write."""
+    from django.tasks import TaskResultStatus
+    from django_tasks_db.models import DBTaskResult
+
+    return DBTaskResult.objects.filter(
+        id=db_result.id, status=TaskResultStatus.RUNNING, started_at=claimed_at
+    )
+
+
+def _error_fields(error: BaseException) -> dict[str, str]:
+    exc_type = type(error)
+    return {
+        "exception_class_path": f"{exc_type.__module__}.{exc_type.__qualname__}",
+        "traceback": "".join(format_exception(error)),
+    }
+
+
+def _reset_connection() -> None:
+    """Close this thread's connection, which an interrupted task may have left mid-query."""
+    from django.db import connection
+
+    with contextlib.suppress(Exception):
+        connection.close()
+
+
+async def _acall_within(
+    limit: float,
+    func: Callable[..., Awaitable[Any]],
+    args: list[object],
+    kwargs: dict[str, Any],
+) -> Any:
+    """Await ``func``, cancelled after ``limit`` seconds (0: no limit); in its loop's thread."""
+    if limit <= 0:
+        return await func(*args, **kwargs)
+    within = asyncio.timeout(limit)
+    try:
+        async with within:
+            value = await func(*args, **kwargs)
+    except Exception as exc:  # the timeout's TimeoutError, or what the cancelled task raised
+        if within.expired():
+            raise TaskTimeLimitExceeded(_time_limit_message(limit)) from exc
+        raise
+    if within.expired():  # it caught the cancellation and ran on to the end
+        raise TaskTimeLimitExceeded(_time_limit_message(limit))
+    return value
 
 
 # --- the command ---------------------------------------------------------------------------------
@@ -447,11 +678,12 @@ def run_worker(*, queue: str = "default", parent: int = 0) -> int:
     if parent:
         threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
     logger.info(
-        "Task worker %s ready (queue %s, lease %g s, max attempts %d)",
+        "Task worker %s ready (queue %s, lease %g s, max attempts %d, time limit %s)",
         worker.worker_id,
         queue,
         worker.config.lease,
         worker.config.max_attempts,
+        f"{worker.config.time_limit:g} s" if worker.config.time_limit > 0 else "none",
     )
     try:
         with worker.heartbeat():

@@ -1,8 +1,9 @@
-"""The task worker in process: outcomes, stale-task recovery, fencing, heartbeats."""
+"""The task worker in process: outcomes, retries, stale-task recovery, fencing, heartbeats."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import logging
+from datetime import datetime, timedelta
 
 import pytest
 from django.db import connection
@@ -19,7 +20,15 @@ from tests import task_functions
 pytestmark = pytest.mark.django_db(transaction=True)
 
 LEASE = 5.0
-CONFIG = WorkerConfig(lease=LEASE, max_attempts=3, poll_interval=0.01, shutdown_grace=5)
+BACKOFF = 60.0
+CONFIG = WorkerConfig(
+    lease=LEASE,
+    max_attempts=3,
+    poll_interval=0.01,
+    shutdown_grace=5,
+    retry_backoff=BACKOFF,
+    retry_backoff_max=100.0,  # so the second retry's 120 s are cut to 100
+)
 
 
 def worker(worker_id: str = "live") -> Worker:
@@ -45,6 +54,15 @@ def status(task_id: str) -> str:
     return DBTaskResult.objects.get(id=task_id).status
 
 
+def run_after(task_id: str) -> datetime:
+    return DBTaskResult.objects.get(id=task_id).run_after
+
+
+def backoff_over(task_id: str) -> None:
+    """Move the retry's ``run_after`` into the past, as the backoff's wait would."""
+    DBTaskResult.objects.filter(id=task_id).update(run_after=timezone.now() - timedelta(seconds=1))
+
+
 def test_the_status_is_running_while_the_task_runs_then_successful() -> None:
     result = task_functions.own_status.enqueue()
     assert status(result.id) == TaskResultStatus.READY
@@ -56,14 +74,95 @@ def test_the_status_is_running_while_the_task_runs_then_successful() -> None:
     assert result.started_at is not None and result.finished_at is not None
 
 
-def test_a_failing_task_is_failed_with_the_reason() -> None:
+def test_a_task_that_raises_is_retried_after_the_backoff_and_succeeds_on_its_third_attempt(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    result = task_functions.light_on_third_try.enqueue()
+    live = worker()
+    for attempt, delay in ((1, BACKOFF), (2, 100.0)):  # 60 s, then 120 s capped at 100
+        before = timezone.now()
+        assert live.run_one()
+        after = timezone.now()
+        assert status(result.id) == TaskResultStatus.READY
+        assert before + timedelta(seconds=delay) <= run_after(result.id)
+        assert run_after(result.id) <= after + timedelta(seconds=delay)
+        assert not live.run_one()  # still waiting for its backoff
+        (record,) = [r for r in caplog.records if f"(attempt {attempt} of 3)" in r.getMessage()]
+        assert record.levelno == logging.WARNING
+        assert f"runs again in {delay:g} s, at {run_after(result.id):%Y-%m-%dT%H:%M:%S}" in (
+            record.getMessage()
+        )
+        backoff_over(result.id)
+    assert live.run_one()
+    result.refresh()
+    assert result.status == TaskResultStatus.SUCCESSFUL
+    assert result.return_value == 3
+    assert result.attempts == 3
+    assert result.errors == []
+    assert DBTaskResult.objects.get(id=result.id).traceback == ""  # the retries' error cleared
+
+
+def test_a_task_that_always_raises_is_failed_with_its_exception_after_max_attempts() -> None:
     result = task_functions.run_out_of_charcoal.enqueue()
-    worker().run(until_idle=True)
+    live = worker()
+    for _ in range(2):
+        assert live.run_one()
+        assert status(result.id) == TaskResultStatus.READY
+        backoff_over(result.id)
+    assert live.run_one()
     result.refresh()
     assert result.status == TaskResultStatus.FAILED
+    assert result.attempts == 3
     assert result.errors[0].exception_class_path == "tests.task_functions.NoCharcoal"
     assert "the smoker is out of charcoal" in result.errors[0].traceback
-    assert result.attempts == 1  # a task that raises is not retried
+    backoff_over(result.id)
+    assert not live.run_one()  # FAILED is final
+
+
+def test_raising_and_lost_workers_share_the_attempts() -> None:
+    result = task_functions.run_out_of_charcoal.enqueue()
+    assert worker().run_one()  # attempt 1 raises
+    assert status(result.id) == TaskResultStatus.READY
+    backoff_over(result.id)
+    claimed_by_dead_worker(result.id)  # attempt 2 is lost with its worker
+    assert reap(lease=LEASE, max_attempts=3) == worker_module.Reaped(requeued=1, failed=0)
+    assert worker().run_one()  # attempt 3 raises: the last
+    result.refresh()
+    assert result.status == TaskResultStatus.FAILED
+    assert result.worker_ids == ["live", "dead", "live"]
+    assert result.errors[0].exception_class_path == "tests.task_functions.NoCharcoal"
+
+
+def test_a_worker_that_lost_its_claim_does_not_requeue_the_new_run() -> None:
+    result = task_functions.run_out_of_charcoal.enqueue()
+    slow = worker("slow")
+    row = slow.claim()
+    assert row is not None
+    DBTaskResult.objects.filter(id=result.id).update(status=TaskResultStatus.READY)
+    assert worker("other").claim() is not None
+
+    assert not slow._retry_or_fail(row, row.started_at, ValueError("x"))
+    assert status(result.id) == TaskResultStatus.RUNNING
+    assert run_after(result.id) > timezone.now() + timedelta(days=365)  # none set
+
+
+def test_the_backoff_doubles_up_to_its_maximum() -> None:
+    config = WorkerConfig(
+        lease=1, max_attempts=99, poll_interval=1, shutdown_grace=1, retry_backoff=2.0
+    )
+    assert [config.retry_delay(n) for n in range(1, 11)] == [
+        2,
+        4,
+        8,
+        16,
+        32,
+        64,
+        128,
+        256,
+        300,
+        300,
+    ]
+    assert config.retry_delay(10_000) == 300
 
 
 def test_a_result_that_is_not_json_fails_the_task() -> None:

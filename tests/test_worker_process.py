@@ -152,6 +152,51 @@ def test_a_sigkilled_workers_task_goes_back_to_ready_and_another_worker_complete
     assert site.ledger_rows(order_id) == 1
 
 
+def test_an_order_past_the_time_limit_is_failed_with_the_reason_and_the_worker_goes_on(
+    site: Site,
+) -> None:
+    worker = site.worker(HELLO_ASYNC_TIME_SCALE="0.3", HELLO_ASYNC_TASK_TIME_LIMIT="1")
+    slow = site.order(6)  # 1.8 s of smoking
+    quick = site.order(1)  # 0.3 s
+    try:
+        failed = site.wait_status(slow, "FAILED")
+        site.wait_status(quick, "SUCCESSFUL")
+    finally:
+        assert worker.terminate() == 0  # the same worker, still healthy: no exit on the way
+    assert failed["attempts"] == 1
+    assert failed["error"] == {
+        "exception": "hello_async.worker.TaskTimeLimitExceeded",
+        "message": "hello_async.worker.TaskTimeLimitExceeded: the task ran past its time limit"
+        " of 1 s (HELLO_ASYNC_TASK_TIME_LIMIT)",
+    }
+    assert site.ledger_rows(slow) == 0  # cancelled mid-smoke, before its effect
+    assert site.ledger_rows(quick) == 1
+    assert "stopped after 2 tasks" in worker.output()
+
+
+def test_a_worker_prunes_finished_orders_past_the_retention_as_it_starts(site: Site) -> None:
+    first = site.worker(HELLO_ASYNC_TIME_SCALE="0")
+    old, recent = site.order(1), site.order(1)
+    try:
+        site.wait_status(old, "SUCCESSFUL")
+        site.wait_status(recent, "SUCCESSFUL")
+    finally:
+        first.terminate()
+    with sqlite3.connect(site.db) as db:
+        db.execute(
+            "UPDATE django_tasks_database_dbtaskresult SET finished_at = ? WHERE id = ?",
+            ("2000-01-01 00:00:00", old.replace("-", "")),
+        )
+    pruner = site.worker(HELLO_ASYNC_TASK_RETENTION="86400")
+    try:
+        pruner.wait_for(r"Worker \S+: deleted 1 finished tasks older than 86400 s")
+    finally:
+        assert pruner.terminate() == 0
+    assert httpx.get(f"{site.url}/smoke_orders/{old}/", timeout=10).status_code == 404
+    assert site.get(recent)["status"] == "SUCCESSFUL"
+    assert site.ledger_rows(old) == 1  # the order's effect stays
+
+
 def test_processes_runs_several_workers_replaces_a_dead_one_and_stops_all_on_sigterm(
     site: Site,
 ) -> None:
