@@ -53,7 +53,7 @@ class ResponseLimits:
     max_header_bytes: int = 65_536
     max_headers: int = 100
     max_body_bytes: int = 262_144
-    max_body_chunks: int = 4096
+    max_body_chunks: int = 1024
 
     @classmethod
     def from_settings(cls) -> ResponseLimits:

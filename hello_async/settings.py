@@ -39,7 +39,9 @@ def env_bool(name: str, default: bool) -> bool:
     raise ImproperlyConfigured(f"{name}={raw!r} is not a boolean (use 1/0, true/false, on/off).")
 
 
-def env_float(name: str, default: float, *, minimum: float = 0.0) -> float:
+def env_float(
+    name: str, default: float, *, minimum: float = 0.0, maximum: float = float("inf")
+) -> float:
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
         return default
@@ -47,8 +49,10 @@ def env_float(name: str, default: float, *, minimum: float = 0.0) -> float:
         value = float(raw)
     except ValueError:
         raise ImproperlyConfigured(f"{name}={raw!r} is not a number.") from None
-    if not value >= minimum:  # also rejects NaN
-        raise ImproperlyConfigured(f"{name}={raw!r} must be a number >= {minimum}.")
+    if not minimum <= value <= maximum:  # also rejects NaN
+        raise ImproperlyConfigured(
+            f"{name}={raw!r} must be a number from {minimum:g} to {maximum:g}."
+        )
     return value
 
 
@@ -259,7 +263,7 @@ if UPSTREAM_TRANSPORT not in {"http11", "aiohttp"}:
 UPSTREAM_MAX_HEADER_BYTES = env_int("UPSTREAM_MAX_HEADER_BYTES", 65_536, minimum=1024)
 UPSTREAM_MAX_HEADERS = env_int("UPSTREAM_MAX_HEADERS", 100, minimum=1)
 UPSTREAM_MAX_BODY_BYTES = env_int("UPSTREAM_MAX_BODY_BYTES", 262_144, minimum=1)
-UPSTREAM_MAX_BODY_CHUNKS = env_int("UPSTREAM_MAX_BODY_CHUNKS", 4096, minimum=1)
+UPSTREAM_MAX_BODY_CHUNKS = env_int("UPSTREAM_MAX_BODY_CHUNKS", 1024, minimum=1)
 # Multiplies every demo wait of the article (1 s ticks, 2 s and 1 s waits, the 5 s burn).
 HELLO_ASYNC_TIME_SCALE = env_float("HELLO_ASYNC_TIME_SCALE", 1.0)
 # How long shutdown waits for background work before cancelling what is left, in seconds.
@@ -295,7 +299,7 @@ HELLO_ASYNC_METRICS_TOKEN = os.environ.get("HELLO_ASYNC_METRICS_TOKEN", "").stri
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 # A RUNNING task whose worker sent no heartbeat for this long (s) goes back to READY (or FAILED).
 HELLO_ASYNC_TASK_LEASE = env_float("HELLO_ASYNC_TASK_LEASE", 30.0, minimum=0.1)
-# Runs of one task a lost worker may cost before the task is FAILED instead of retried.
+# Runs of one task (that raised, or whose worker was lost) before it is FAILED, not retried.
 HELLO_ASYNC_TASK_MAX_ATTEMPTS = env_int("HELLO_ASYNC_TASK_MAX_ATTEMPTS", 3, minimum=1)
 # How long an idle worker waits before looking for a READY task again, in seconds.
 HELLO_ASYNC_TASK_POLL_INTERVAL = env_float("HELLO_ASYNC_TASK_POLL_INTERVAL", 1.0, minimum=0.01)
@@ -303,8 +307,10 @@ HELLO_ASYNC_TASK_POLL_INTERVAL = env_float("HELLO_ASYNC_TASK_POLL_INTERVAL", 1.0
 HELLO_ASYNC_TASK_SHUTDOWN_GRACE = env_float("HELLO_ASYNC_TASK_SHUTDOWN_GRACE", 30.0, minimum=0.1)
 # A task that raises is retried after this many seconds, doubled on each later attempt (up to
 # the _MAX), until HELLO_ASYNC_TASK_MAX_ATTEMPTS runs are used; then it is FAILED.
-HELLO_ASYNC_TASK_RETRY_BACKOFF = env_float("HELLO_ASYNC_TASK_RETRY_BACKOFF", 2.0)
-HELLO_ASYNC_TASK_RETRY_BACKOFF_MAX = env_float("HELLO_ASYNC_TASK_RETRY_BACKOFF_MAX", 300.0)
+HELLO_ASYNC_TASK_RETRY_BACKOFF = env_float("HELLO_ASYNC_TASK_RETRY_BACKOFF", 2.0, maximum=86_400)
+HELLO_ASYNC_TASK_RETRY_BACKOFF_MAX = env_float(
+    "HELLO_ASYNC_TASK_RETRY_BACKOFF_MAX", 300.0, maximum=86_400
+)
 # A task still running after this many seconds is stopped and FAILED; 0: no limit.
 HELLO_ASYNC_TASK_TIME_LIMIT = env_float("HELLO_ASYNC_TASK_TIME_LIMIT", 600.0)
 # Finished tasks (SUCCESSFUL or FAILED) older than this many seconds are deleted by the workers

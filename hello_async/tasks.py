@@ -1,8 +1,8 @@
 """Django tasks: the work that must not be lost, run by a task worker (hello_async.worker).
 
-A task may run more than once: a worker that dies mid-task gives it back to the queue (at least
-once). So a task's effect is written with the task's id as an idempotency key; a second run finds
-the row the first one wrote and records nothing new.
+A task may run more than once: a task that raises is retried, and a worker that dies mid-task
+gives it back to the queue (at least once). So a task's effect is written with the task's id as
+an idempotency key; a second run finds the row the first one wrote and records nothing new.
 """
 
 from __future__ import annotations
