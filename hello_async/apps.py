@@ -8,6 +8,6 @@ class HelloAsyncConfig(AppConfig):
     verbose_name = "Hello, async Django!"
 
     def ready(self) -> None:
-        from hello_async import lifespan
+        from hello_async.ops import lifespan
 
         lifespan.connect()

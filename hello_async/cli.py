@@ -8,7 +8,7 @@ serves ``hello_async.asgi:application`` with Uvicorn, with one task worker proce
 (``HELLO_ASYNC_SERVE_TASK_WORKERS``). Ctrl-C or SIGTERM stops the server (its lifespan drains
 background work first), then the task worker (it finishes its task), then the local httpbin.
 
-    hello-async worker [--processes N]      task workers alone (see hello_async.worker)
+    hello-async worker [--processes N]      task workers alone (see hello_async.work.worker)
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ VIEWS = [
 # Commands with a module of their own: ``main(argv) -> int`` there gets the remaining arguments.
 COMMAND_MODULES = {
     "bench": ("hello_async.bench.cli", "measure the article's claims side by side"),
-    "worker": ("hello_async.worker", "run task workers on the database queue"),
+    "worker": ("hello_async.work.worker", "run task workers on the database queue"),
 }
 
 
@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
 def serve(*, host: str, port: int, reload: bool, workers: int) -> int:
     import uvicorn
 
-    from hello_async.local_upstream import LocalUpstream, LocalUpstreamError
+    from hello_async.upstream.local import LocalUpstream, LocalUpstreamError
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hello_async.settings")
     local: LocalUpstream | None = None

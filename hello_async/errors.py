@@ -9,7 +9,7 @@
         ├── UpstreamBadResponse         502  its answer broke a limit or the protocol
         └── UpstreamTimeout             504  no whole answer within UPSTREAM_TIMEOUT
 
-``hello_async.middleware.ErrorResponseMiddleware`` is the one place that turns them into
+``hello_async.web.middleware.ErrorResponseMiddleware`` is the one place that turns them into
 responses: a one-line plain-text body naming the cause, never a traceback.
 """
 

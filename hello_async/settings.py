@@ -139,7 +139,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
-    "hello_async.staticfiles.StaticFilesMiddleware",
+    "hello_async.web.staticfiles.StaticFilesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -147,17 +147,18 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "hello_async.middleware.ErrorResponseMiddleware",
+    "hello_async.web.middleware.ErrorResponseMiddleware",
 ]
 
-# The lean middleware chain (hello_async.handler): the plain-text and JSON endpoints below use no
-# session, CSRF, locale, messages or HTML headers, so they skip that middleware (about half of a
+# The lean middleware chain (hello_async.fastpath.handler): the plain-text and JSON endpoints
+# below use no session, CSRF, locale, messages or HTML headers, so they skip that middleware (about
+# half of a
 # request's CPU with it inline). Everything else - the admin, the lab, the orders board, static
 # files, the language switch - goes through MIDDLEWARE as usual. The lean chain keeps the
 # security headers (and HTTPS redirect in production) and the error mapping.
 HELLO_ASYNC_LEAN_MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "hello_async.middleware.ErrorResponseMiddleware",
+    "hello_async.web.middleware.ErrorResponseMiddleware",
 ]
 HELLO_ASYNC_LEAN_PATHS = [
     "/",
@@ -251,14 +252,14 @@ UPSTREAM_URL = os.environ.get("UPSTREAM_URL", "").strip().rstrip("/") or None
 UPSTREAM_TIMEOUT = env_float("UPSTREAM_TIMEOUT", 10.0, minimum=0.001)
 # Connections the async client may hold open to the upstream (per process).
 UPSTREAM_MAX_CONNECTIONS = env_int("UPSTREAM_MAX_CONNECTIONS", 1000, minimum=1)
-# The async client's transport: "http11" (hello_async.transport: HTTP/1.1 on asyncio and
+# The async client's transport: "http11" (hello_async.upstream.transport: HTTP/1.1 on asyncio and
 # httptools, the leanest) or "aiohttp" (httpx-aiohttp, for what http11 lacks: proxies...).
 UPSTREAM_TRANSPORT = os.environ.get("UPSTREAM_TRANSPORT", "").strip().lower() or "http11"
 if UPSTREAM_TRANSPORT not in {"http11", "aiohttp"}:
     raise ImproperlyConfigured(
         f"UPSTREAM_TRANSPORT={UPSTREAM_TRANSPORT!r} must be 'http11' or 'aiohttp'."
     )
-# What the upstream may send back (hello_async.response_limits): past any of these, the call
+# What the upstream may send back (hello_async.upstream.limits): past any of these, the call
 # fails at once with a 502 naming the limit, and the connection is closed.
 UPSTREAM_MAX_HEADER_BYTES = env_int("UPSTREAM_MAX_HEADER_BYTES", 65_536, minimum=1024)
 UPSTREAM_MAX_HEADERS = env_int("UPSTREAM_MAX_HEADERS", 100, minimum=1)
@@ -275,7 +276,7 @@ HELLO_ASYNC_SHUTDOWN_GRACE = env_float("HELLO_ASYNC_SHUTDOWN_GRACE", 10.0)
 HELLO_ASYNC_MAX_BODY_BYTES = env_int("HELLO_ASYNC_MAX_BODY_BYTES", 1_048_576, minimum=0)
 # An event-loop stall longer than this (ms) is logged with the requests in flight; 0: no monitor.
 HELLO_ASYNC_LOOP_STALL_MS = env_float("HELLO_ASYNC_LOOP_STALL_MS", 100.0)
-# The garbage collector, once startup is done (hello_async.gctuning): what startup loaded frozen
+# The garbage collector, once startup is done (hello_async.ops.gctuning): what startup loaded frozen
 # out of the collector's scans, full collections 10x rarer than Python's default. Empty
 # thresholds / 0 leave Python's own.
 HELLO_ASYNC_GC_FREEZE = env_bool("HELLO_ASYNC_GC_FREEZE", True)

@@ -1,4 +1,4 @@
-"""Django tasks: the work that must not be lost, run by a task worker (hello_async.worker).
+"""Django tasks: the work that must not be lost, run by a task worker (hello_async.work.worker).
 
 A task may run more than once: a task that raises is retried, and a worker that dies mid-task
 gives it back to the queue (at least once). So a task's effect is written with the task's id as
@@ -13,7 +13,7 @@ from typing import Any
 
 from django.tasks import TaskContext, task
 
-from hello_async import kitchen
+from hello_async.article import kitchen
 from hello_async.models import SmokeLedger
 
 logger = logging.getLogger(__name__)

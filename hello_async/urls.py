@@ -3,8 +3,10 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import include, path
 
-from hello_async import compare, health, views
-from hello_async.access import lab_path
+from hello_async.article import views
+from hello_async.lab import compare
+from hello_async.ops import health
+from hello_async.web.access import lab_path
 
 urlpatterns = [
     path("", views.index, name="index"),
@@ -14,7 +16,7 @@ urlpatterns = [
     path("smoke_some_meats/", views.smoke_some_meats, name="smoke_some_meats"),
     path("burn_some_meats/", views.burn_some_meats, name="burn_some_meats"),
     path("smoke_runs/", views.smoke_runs_view, name="smoke_runs"),
-    path("smoke_orders/", include("hello_async.orders_views")),  # Django tasks, durable
+    path("smoke_orders/", include("hello_async.work.views")),  # Django tasks, durable
     # The lab and compare load or block the server: routed only while HELLO_ASYNC_LAB is on.
     lab_path("compare/", compare),
     path("", include(health)),  # /healthz, /readyz, /metrics

@@ -9,9 +9,11 @@ import pytest_asyncio
 from asgiref.sync import SyncToAsync
 from django.db import connections
 
-from hello_async import background, lifespan, upstream
+from hello_async import upstream
 from hello_async.lab import runner
-from hello_async.local_upstream import LocalUpstream
+from hello_async.ops import lifespan
+from hello_async.upstream.local import LocalUpstream
+from hello_async.work import background
 
 Handler = Callable[[httpx.Request], httpx.Response]
 

@@ -1,4 +1,4 @@
-"""What strangers can reach: the lab switch and the metrics token (hello_async.access).
+"""What strangers can reach: the lab switch and the metrics token (hello_async.web.access).
 
 In process with the setting overridden, then once on a real Uvicorn in production mode.
 """
@@ -34,7 +34,7 @@ def lab_off(settings) -> None:
 
 @pytest.fixture
 def production(settings) -> None:
-    """Only what hello_async.access reads: the rest of the settings stay local."""
+    """Only what hello_async.web.access reads: the rest of the settings stay local."""
     settings.PRODUCTION = True
     settings.HELLO_ASYNC_METRICS_TOKEN = TOKEN
 

@@ -6,8 +6,8 @@ import httpx
 import pytest
 
 from hello_async.asgi import application
-from hello_async.asgi_limits import BodyLimitMiddleware
-from hello_async.asgi_types import Message, Receive, Scope, Send
+from hello_async.web.asgi_types import Message, Receive, Scope, Send
+from hello_async.web.limits import BodyLimitMiddleware
 
 
 class Recorder:

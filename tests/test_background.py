@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from hello_async.background import BackgroundWork
+from hello_async.work.background import BackgroundWork
 
 
 @pytest.mark.asyncio

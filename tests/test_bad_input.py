@@ -25,9 +25,11 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from hello_async import background, lifespan, upstream
+from hello_async import upstream
 from hello_async.asgi import application
 from hello_async.lab.presets import PRESETS
+from hello_async.ops import lifespan
+from hello_async.work import background
 from tests.conftest import FakeUpstream
 from tests.endpoints import endpoints
 

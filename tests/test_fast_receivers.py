@@ -1,4 +1,4 @@
-"""hello_async.fast_receivers: the same answers as asgiref's Local, the same effects as Django's
+"""hello_async.fastpath.receivers: the same answers as asgiref's Local, the same effects as Django's
 request signal receivers."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from django.http import HttpResponse
 from django.urls import base as urls_base
 from django.urls import get_urlconf, set_urlconf
 
-from hello_async.fast_receivers import FAST, close_response, local_has
+from hello_async.fastpath.receivers import FAST, close_response, local_has
 
 
 def _locals() -> list[Local]:

@@ -17,7 +17,9 @@ import pytest
 import pytest_asyncio
 from django.test import AsyncClient
 
-from hello_async import background, lifespan, upstream
+from hello_async import upstream
+from hello_async.ops import lifespan
+from hello_async.work import background
 from tests.faultproxy import (
     Blackhole,
     Drip,

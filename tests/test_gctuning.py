@@ -1,4 +1,4 @@
-"""hello_async.gctuning: startup's objects frozen out of the collector's scans, thresholds set,
+"""hello_async.ops.gctuning: startup's objects frozen out of the collector's scans, thresholds set,
 once per process; cycles still collected; the settings that steer it; and a real server's
 /metrics showing it done (or not, when turned off)."""
 
@@ -14,7 +14,7 @@ import httpx
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from hello_async import gctuning
+from hello_async.ops import gctuning
 from hello_async.settings import env_ints
 from tests.servers import Process
 

@@ -21,7 +21,7 @@ from django.db.backends.signals import connection_created
 from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.utils.module_loading import import_string
 
-from hello_async.handler import FORKED_SHA256, HelloASGIHandler, context_has_thread
+from hello_async.fastpath.handler import FORKED_SHA256, HelloASGIHandler, context_has_thread
 from tests.servers import http_scope
 
 

@@ -8,8 +8,9 @@ import httpx
 import pytest
 from django.test import AsyncClient
 
-from hello_async import health, upstream
+from hello_async import upstream
 from hello_async.asgi import application
+from hello_async.ops import health
 from tests.conftest import FakeUpstream
 
 

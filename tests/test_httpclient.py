@@ -1,4 +1,4 @@
-"""hello_async.httpclient: HTTPX's behaviour kept (cookies, auth, redirects), its code pinned."""
+"""hello_async.fastpath.httpclient: HTTPX's behaviour kept (cookies, auth, redirects)."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ import httpx
 import pytest
 from httpx._client import BoundAsyncStream
 
-from hello_async import transport
-from hello_async.httpclient import PINNED_SHA256, LeanAsyncClient, SetCookieOnlyCookies
-from hello_async.response_limits import ResponseLimits
-from hello_async.transport import Http11Transport
+from hello_async.fastpath.httpclient import PINNED_SHA256, LeanAsyncClient, SetCookieOnlyCookies
+from hello_async.upstream import transport
+from hello_async.upstream.limits import ResponseLimits
+from hello_async.upstream.transport import Http11Transport
 from tests.test_transport import answer, keep_alive_server, read_request, scripted
 
 PINS = {

@@ -6,7 +6,7 @@ import pytest
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from hello_async.inline_middleware import REPLACEMENTS
+from hello_async.fastpath.middleware import REPLACEMENTS
 
 HOOKS = (
     "process_request",
@@ -100,7 +100,7 @@ def test_security_process_response_is_djangos(
     from django.middleware.security import SecurityMiddleware as Django
     from django.test import RequestFactory
 
-    from hello_async.inline_middleware import SecurityMiddleware as Ours
+    from hello_async.fastpath.middleware import SecurityMiddleware as Ours
 
     for name, value in overrides.items():
         setattr(settings, name, value)

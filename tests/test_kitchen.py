@@ -6,11 +6,11 @@ import logging
 
 import pytest
 
-from hello_async import kitchen
+from hello_async.article import kitchen
 
 
 def test_smoke_logs_three_lines_a_meat_at_info(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="hello_async.kitchen")
+    caplog.set_level(logging.INFO, logger="hello_async.article.kitchen")
     assert kitchen.smoke(["ribs", "salmon"], "Famous Dave's") == 2
     assert [r.getMessage() for r in caplog.records] == [
         "Smoking some ribs...",
@@ -23,6 +23,6 @@ def test_smoke_logs_three_lines_a_meat_at_info(caplog: pytest.LogCaptureFixture)
 
 
 def test_smoke_logs_nothing_above_info(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.WARNING, logger="hello_async.kitchen")
+    caplog.set_level(logging.WARNING, logger="hello_async.article.kitchen")
     assert kitchen.smoke(list(kitchen.SMOKABLES), "Stubb's Original") == len(kitchen.SMOKABLES)
     assert caplog.records == []

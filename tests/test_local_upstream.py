@@ -3,7 +3,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from hello_async.local_upstream import LocalUpstream
+from hello_async.upstream.local import LocalUpstream
 
 
 def test_local_httpbin_serves_then_stops() -> None:

@@ -9,12 +9,12 @@ import httpx
 import pytest
 import uvloop
 
-from hello_async import inflight, loopmonitor
 from hello_async.asgi import application
+from hello_async.ops import inflight, loopmonitor
 
 
 def stall_warnings(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
-    return [r for r in caplog.records if r.name == "hello_async.loopmonitor"]
+    return [r for r in caplog.records if r.name == "hello_async.ops.loopmonitor"]
 
 
 def naming(caplog: pytest.LogCaptureFixture, what: str) -> list[logging.LogRecord]:
@@ -23,7 +23,7 @@ def naming(caplog: pytest.LogCaptureFixture, what: str) -> list[logging.LogRecor
 
 def test_watchdog_warns_during_a_stall_under_uvloop(caplog: pytest.LogCaptureFixture) -> None:
     """uvloop: no asyncio debug hooks, yet the warning comes while the loop is still blocked."""
-    caplog.set_level(logging.WARNING, logger="hello_async.loopmonitor")
+    caplog.set_level(logging.WARNING, logger="hello_async.ops.loopmonitor")
     table = inflight.InFlightTable()
     warned_during_stall = threading.Event()
     before = loopmonitor.stalls_total()
@@ -61,7 +61,7 @@ def test_watchdog_warns_during_a_stall_under_uvloop(caplog: pytest.LogCaptureFix
 
 @pytest.mark.asyncio
 async def test_short_stall_is_counted_by_the_tick(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.WARNING, logger="hello_async.loopmonitor")
+    caplog.set_level(logging.WARNING, logger="hello_async.ops.loopmonitor")
     # A watchdog period far longer than the stall: only the tick can see it.
     monitor = loopmonitor.LoopMonitor(threshold=0.03, interval=0.01)
     monitor._watch = lambda: None  # type: ignore[method-assign]
@@ -90,7 +90,7 @@ async def test_burn_some_meats_triggers_the_monitor_naming_the_request(
 ) -> None:
     """Through the project's ASGI application, on the serving loop the lifespan set up."""
     time_scale(0.08)  # a 400 ms burn against the default 100 ms threshold
-    caplog.set_level(logging.WARNING, logger="hello_async.loopmonitor")
+    caplog.set_level(logging.WARNING, logger="hello_async.ops.loopmonitor")
     before = loopmonitor.stalls_total()
     transport = httpx.ASGITransport(app=application)  # type: ignore[arg-type]
     async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as http:

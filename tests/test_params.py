@@ -9,7 +9,7 @@ import pytest
 from django.http import HttpResponse
 from django.http.response import ResponseHeaders
 
-from hello_async.params import TEXT_CONTENT_TYPE, text
+from hello_async.web.params import TEXT_CONTENT_TYPE, text
 
 
 def _state(response: HttpResponse) -> list[tuple[str, Any]]:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from hello_async import kitchen
+from hello_async.article import kitchen
 from tests.servers import Process, uvicorn_server
 
 pytestmark = pytest.mark.server

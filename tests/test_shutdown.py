@@ -3,8 +3,8 @@
 * SIGTERM under load: in-flight requests shorter than the grace period complete with 200,
   background work drains, the process and its local httpbin exit within the grace plus 1 s.
 * SIGTERM with requests that take most of the grace and background jobs that would outlive it:
-  the jobs get what is left of the grace, not a grace of their own (hello_async.shutdown), so the
-  process still exits within the grace plus 1 s.
+  the jobs get what is left of the grace, not a grace of their own (hello_async.ops.shutdown),
+  so the process still exits within the grace plus 1 s.
 * SIGKILL: the local httpbin exits by itself, and a restart on the same port starts clean.
 * A client that disconnects mid fan-out: the upstream calls are cancelled, none is orphaned.
 """
@@ -27,7 +27,9 @@ import httpx
 import pytest
 from django.core.handlers.asgi import ASGIHandler
 
-from hello_async import background, lifespan, shutdown, upstream
+from hello_async import upstream
+from hello_async.ops import lifespan, shutdown
+from hello_async.work import background
 from tests.faultproxy import FaultProxy, Latency, Pass
 from tests.servers import Process, http_scope
 
@@ -68,7 +70,7 @@ def local_upstream_children(pid: int) -> list[int]:
             # "pid (comm) state ppid ...": comm may hold spaces, so split after the last ")".
             if (
                 int(stat.rsplit(")", 1)[1].split()[1]) == pid
-                and b"hello_async.local_upstream" in argv
+                and b"hello_async.upstream.local" in argv
             ):
                 found.append(int(entry.name))
     return found
@@ -308,7 +310,7 @@ async def test_client_disconnect_in_process_leaves_no_task_and_no_connection(
         upstream.set_upstream(previous)
 
 
-# --- the shutdown clock (hello_async.shutdown) ----------------------------------------------------
+# --- the shutdown clock (hello_async.ops.shutdown) -----------------------------------------
 
 
 class Clock:

@@ -8,7 +8,7 @@ import pytest
 from django.test import AsyncClient
 
 from hello_async.models import SmokeLedger
-from hello_async.worker import Worker, WorkerConfig
+from hello_async.work.worker import Worker, WorkerConfig
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from django.test import AsyncClient
 
-from hello_async import smoke_runs
+from hello_async.article import smoke_runs
 from hello_async.models import SmokeRun
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -1,7 +1,7 @@
 """Static files: a missing file, a folder or the static root is a 404 under DEBUG and without it.
 
 ServeStatic's own middleware raises ``MissingFileError`` (a 500) for any miss under ``STATIC_URL``
-when DEBUG is on; hello_async.staticfiles turns it into a 404. Each mode is checked in process
+when DEBUG is on; hello_async.web.staticfiles turns it into a 404. Each mode is checked in process
 (the project's ASGI handler, built under the mode) with generated paths, and on a real Uvicorn.
 """
 
@@ -20,11 +20,11 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from hello_async.handler import HelloASGIHandler
+from hello_async.fastpath.handler import HelloASGIHandler
 from tests.servers import Process, http_scope, uvicorn_server
 
 SERVESTATIC = "servestatic.middleware.ServeStaticMiddleware"
-OURS = "hello_async.staticfiles.StaticFilesMiddleware"
+OURS = "hello_async.web.staticfiles.StaticFilesMiddleware"
 
 MISSING = [
     "/static/",

@@ -1,5 +1,6 @@
-"""hello_async.transport against real sockets: a local httpbin, and small scripted servers that
-answer exactly what a test needs (keep-alive, a close mid-way, a malformed or endless answer)."""
+"""hello_async.upstream.transport against real sockets: a local httpbin, and small scripted
+servers that answer exactly what a test needs (keep-alive, a close mid-way, a malformed or endless
+answer)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ from contextlib import asynccontextmanager
 import httpx
 import pytest
 
-from hello_async.response_limits import RequestRefused, ResponseLimits, ResponseRefused
-from hello_async.transport import Http11Transport
+from hello_async.upstream.limits import RequestRefused, ResponseLimits, ResponseRefused
+from hello_async.upstream.transport import Http11Transport
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -408,7 +409,7 @@ async def test_idle_connections_close_after_the_keepalive_expiry_without_new_cal
         assert transport.pool_info() == {"connections": 0, "idle": 0}
 
 
-# --- what the upstream may send back (hello_async.response_limits) ------------------------------
+# --- what the upstream may send back (hello_async.upstream.limits) ------------------------------
 
 SMALL = ResponseLimits(max_header_bytes=4096, max_headers=20, max_body_bytes=65536)
 

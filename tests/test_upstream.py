@@ -11,7 +11,7 @@ from httpx_aiohttp import AiohttpTransport
 
 from hello_async import upstream
 from hello_async.errors import UpstreamBadStatus, UpstreamTimeout, UpstreamUnavailable
-from hello_async.transport import Http11Transport
+from hello_async.upstream.transport import Http11Transport
 from tests.faultproxy import Blackhole, Drip, FaultProxy, Mode, Pass
 
 

@@ -7,12 +7,13 @@ import httpx
 import pytest
 from django.test import AsyncClient, Client
 
-from hello_async import kitchen
+from hello_async.article import kitchen
 from tests.conftest import FakeUpstream
 
 
 def messages(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.name.startswith("hello_async.kitchen")]
+    kitchen = "hello_async.article.kitchen"
+    return [r.getMessage() for r in caplog.records if r.name.startswith(kitchen)]
 
 
 @pytest.mark.asyncio
@@ -62,7 +63,7 @@ async def test_sync_to_async_view_runs_the_sync_helper_in_a_thread_after_answeri
     await serving.await_idle()
     assert serving.counts().as_dict() == {"pending": 0, "done": 1, "failed": 0, "cancelled": 0}
     assert len(fake_upstream.requests) == 1
-    threads = {r.threadName for r in caplog.records if r.name == "hello_async.kitchen"}
+    threads = {r.threadName for r in caplog.records if r.name == "hello_async.article.kitchen"}
     assert "MainThread" not in threads
     assert messages(caplog)[-1] == "<Response [200 OK]>"
 

@@ -11,10 +11,10 @@ from django.tasks import TaskResultStatus
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from hello_async import worker as worker_module
 from hello_async.models import SmokeLedger, TaskWorker
 from hello_async.tasks import smoke_order
-from hello_async.worker import Worker, WorkerConfig, reap
+from hello_async.work import worker as worker_module
+from hello_async.work.worker import Worker, WorkerConfig, reap
 from tests import task_functions
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -226,7 +226,7 @@ def test_after_max_attempts_a_lost_task_is_failed_with_the_reason() -> None:
     result.refresh()
     assert result.status == TaskResultStatus.FAILED
     assert result.attempts == 3
-    assert result.errors[0].exception_class_path == "hello_async.worker.WorkerLost"
+    assert result.errors[0].exception_class_path == "hello_async.work.worker.WorkerLost"
     assert "worker dead stopped sending heartbeats" in result.errors[0].traceback
     assert "3 of 3 attempts" in result.errors[0].traceback
     assert not worker().run_one()  # FAILED is final

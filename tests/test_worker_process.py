@@ -165,8 +165,8 @@ def test_an_order_past_the_time_limit_is_failed_with_the_reason_and_the_worker_g
         assert worker.terminate() == 0  # the same worker, still healthy: no exit on the way
     assert failed["attempts"] == 1
     assert failed["error"] == {
-        "exception": "hello_async.worker.TaskTimeLimitExceeded",
-        "message": "hello_async.worker.TaskTimeLimitExceeded: the task ran past its time limit"
+        "exception": "hello_async.work.worker.TaskTimeLimitExceeded",
+        "message": "hello_async.work.worker.TaskTimeLimitExceeded: the task ran past its time limit"
         " of 1 s (HELLO_ASYNC_TASK_TIME_LIMIT)",
     }
     assert site.ledger_rows(slow) == 0  # cancelled mid-smoke, before its effect

@@ -17,14 +17,14 @@ from django_tasks_db.models import DBTaskResult
 
 from hello_async.models import SmokeLedger
 from hello_async.tasks import smoke_order
-from hello_async.worker import Worker, WorkerConfig, _GiveBack
+from hello_async.work.worker import Worker, WorkerConfig, _GiveBack
 from tests import task_functions
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(60, method="thread")]
 
 LIMIT = 0.5
 LONG = 30.0  # far past any limit here: a task that sleeps this long was not stopped
-LIMITED = "hello_async.worker.TaskTimeLimitExceeded"
+LIMITED = "hello_async.work.worker.TaskTimeLimitExceeded"
 SLEEPERS = [task_functions.sleep_sync, task_functions.sleep_async]
 
 MakeWorker = Callable[..., Worker]

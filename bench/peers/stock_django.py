@@ -2,8 +2,9 @@
 
 The same settings, views and upstream client as ``hello_async.asgi:application``, but
 django-asgi-lifespan's handler as it comes (Django's ``ASGIHandler`` + lifespan) instead of
-``hello_async.handler``: every ``MiddlewareMixin`` hook, the ``request_started`` receivers and
-``response.close()`` go through ``sync_to_async``, as in any Django project. Run from the root:
+``hello_async.fastpath.handler``: every ``MiddlewareMixin`` hook, the ``request_started``
+receivers and ``response.close()`` go through ``sync_to_async``, as in any Django project. Run from
+the root:
 
     uvicorn stock_django:application --app-dir bench/peers --loop uvloop --http httptools
 """

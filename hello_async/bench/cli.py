@@ -71,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _block_ms(raw: str) -> int:
-    # /compare/block/ and /compare/nonblock/ accept 0-5000 ms (hello_async.compare.MAX_MS).
+    # /compare/block/ and /compare/nonblock/ accept 0-5000 ms (hello_async.lab.compare.MAX_MS).
     try:
         value = int(raw)
     except ValueError:

@@ -29,7 +29,7 @@ from django.utils.translation import gettext as _
 
 from hello_async.errors import HelloAsyncError
 from hello_async.lab.presets import MAX_CONCURRENCY, Preset, Side
-from hello_async.transport import Http11Transport
+from hello_async.upstream.transport import Http11Transport
 
 DEADLINE = 30.0
 

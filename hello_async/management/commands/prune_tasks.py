@@ -1,6 +1,6 @@
 """``python manage.py prune_tasks``: delete finished tasks past their retention, now.
 
-The task workers do the same once an hour (see hello_async.task_retention); this is for a timer,
+The task workers do the same once an hour (see hello_async.work.retention); this is for a timer,
 a one-off clean-up, or a retention shorter than the setting's (``--older-than``).
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from hello_async.task_retention import finished_tasks_past, finished_tasks_prune
+from hello_async.work.retention import finished_tasks_past, finished_tasks_prune
 
 
 class Command(BaseCommand):

@@ -2,11 +2,11 @@
 
 Pulled at scrape time from their owners, so those modules need not know about Prometheus:
 
-    hello_async_requests_in_flight            gauge    hello_async.inflight
-    hello_async_background_jobs_pending       gauge    hello_async.background
-    hello_async_background_jobs_failed_total  counter  hello_async.background
-    hello_async_loop_stalls_total             counter  hello_async.loopmonitor
-    hello_async_gc_frozen_objects             gauge    hello_async.gctuning
+    hello_async_requests_in_flight            gauge    hello_async.ops.inflight
+    hello_async_background_jobs_pending       gauge    hello_async.work.background
+    hello_async_background_jobs_failed_total  counter  hello_async.work.background
+    hello_async_loop_stalls_total             counter  hello_async.ops.loopmonitor
+    hello_async_gc_frozen_objects             gauge    hello_async.ops.gctuning
     python_gc_*                               (prometheus-client) the collector's runs
 
 Pushed by hello_async.upstream around each call (:func:`upstream_call`):
@@ -32,13 +32,14 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.registry import Collector
 
-from hello_async import background, inflight, loopmonitor
 from hello_async.errors import (
     UpstreamBadResponse,
     UpstreamBadStatus,
     UpstreamError,
     UpstreamTimeout,
 )
+from hello_async.ops import inflight, loopmonitor
+from hello_async.work import background
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 

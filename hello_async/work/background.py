@@ -6,7 +6,7 @@ cancelled without a word when the loop ends. Here:
 
 * :func:`submit` takes a coroutine *function* and keeps a strong reference to its task until it
   ends; a failure is logged with its traceback; pending, done, failed and cancelled are counted.
-* On the serving loop (the one an ASGI lifespan started, see hello_async.lifespan) the work runs
+* On the serving loop (the one an ASGI lifespan started, see hello_async.ops.lifespan) the work runs
   as a task of that loop. Anywhere else - WSGI, ``runserver``, Django's test client - the
   request's loop ends with the response, which would cancel the work, so it runs instead on a
   long-lived loop in a thread of its own, and the log says so.

@@ -14,8 +14,8 @@ for the garbage collector:
 * **A reference cycle**: HTTPX wraps every response's stream in a ``BoundAsyncStream`` that
   points back at the response (to set ``elapsed`` when it closes), so every response, with its
   request, URL and headers (about 20 objects), is garbage only the cyclic collector can free. A
-  response our transport hands over already read (hello_async.transport) has nothing left to
-  close and its ``elapsed`` set: :class:`LeanAsyncClient` unwraps its stream, and reference
+  response our transport hands over already read (hello_async.upstream.transport) has nothing
+  left to close and its ``elapsed`` set: :class:`LeanAsyncClient` unwraps its stream, and reference
   counting frees it when the caller drops it (docs/performance.md, "The garbage collector").
 
 All three override private HTTPX methods with the same behaviour; tests/test_httpclient.py pins the

@@ -12,10 +12,11 @@ from django.urls import path, reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_safe
 
-from hello_async import kitchen, smoke_orders
+from hello_async.article import kitchen
+from hello_async.article.views import parse_limit
 from hello_async.errors import BadRequest
-from hello_async.smoke_orders import SmokeOrder
-from hello_async.views import parse_limit
+from hello_async.work import orders as smoke_orders
+from hello_async.work.orders import SmokeOrder
 
 app_name = "smoke_orders"
 

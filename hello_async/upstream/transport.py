@@ -45,7 +45,7 @@ from typing import Any, cast
 import httptools
 import httpx
 
-from hello_async.response_limits import ResponseLimits, ResponseRefused, adecode, check_request_head
+from hello_async.upstream.limits import ResponseLimits, ResponseRefused, adecode, check_request_head
 
 Origin = tuple[str, str, int]
 

@@ -1,6 +1,6 @@
 """Smoke orders: the durable counterpart of /async/, as Django tasks on the database queue.
 
-An order is a row in django-tasks-db's queue table; a task worker (hello_async.worker) runs it.
+An order is a row in django-tasks-db's queue table; a task worker (hello_async.work.worker) runs it.
 Orders are validated here, before anything is queued:
 
 * ``meats``: a list of distinct smokables from ``kitchen.SMOKABLES``, or a count from 1 to
@@ -20,7 +20,7 @@ from django.tasks import TaskResult
 from django.tasks.exceptions import TaskResultDoesNotExist, TaskResultMismatch
 from django_tasks_db.models import DBTaskResult
 
-from hello_async import kitchen
+from hello_async.article import kitchen
 from hello_async.errors import BadRequest, NotFound
 from hello_async.tasks import smoke_order
 

@@ -14,7 +14,7 @@ import itertools
 import time
 from dataclasses import dataclass
 
-from hello_async.asgi_types import ASGIApp, Receive, Scope, Send
+from hello_async.web.asgi_types import ASGIApp, Receive, Scope, Send
 
 
 @dataclass(frozen=True)

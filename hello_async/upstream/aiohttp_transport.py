@@ -2,7 +2,7 @@
 
 aiohttp bounds each header line (``max_line_size``, ``max_field_size``) and their number
 (``max_headers``) while it parses; the session here sets those from :class:`ResponseLimits`.
-The rest is checked once the head is in (hello_async.response_limits): status, version, the
+The rest is checked once the head is in (hello_async.upstream.limits): status, version, the
 head's total size, one content encoding; the body is read here, counted as it arrives, and
 decoded in bounded steps, so the response reaches HTTPX read and HTTPX's own decoders never run.
 """
@@ -22,7 +22,7 @@ from aiohttp.streams import StreamReader
 from httpx_aiohttp import AiohttpTransport
 from httpx_aiohttp.transport import AiohttpResponseStream
 
-from hello_async.response_limits import (
+from hello_async.upstream.limits import (
     ResponseLimits,
     ResponseRefused,
     adecode,

@@ -3,9 +3,9 @@
 Django's own ASGIHandler rejects the lifespan scope; ``hello_async.asgi`` uses
 django-asgi-lifespan's handler instead, which turns lifespan events into the ``asgi_startup`` and
 ``asgi_shutdown`` signals received here. At startup: the shutdown signal's time starts being
-noted (hello_async.shutdown), the serving loop is handed to the background-work owner, the
+noted (hello_async.ops.shutdown), the serving loop is handed to the background-work owner, the
 upstream client is opened, the loop monitor starts watching the loop and, last, the garbage
-collector is tuned (hello_async.gctuning). At shutdown, in this order: the loop monitor stops,
+collector is tuned (hello_async.ops.gctuning). At shutdown, in this order: the loop monitor stops,
 pending background work drains for what is left of ``HELLO_ASYNC_SHUTDOWN_GRACE`` since the
 signal (it may still need the upstream), then the clients close, then the local httpbin (if this
 process started one) stops.
@@ -20,7 +20,10 @@ from typing import Any
 from django.conf import settings
 from django_asgi_lifespan.signals import asgi_shutdown, asgi_startup
 
-from hello_async import background, gctuning, local_upstream, loopmonitor, shutdown, upstream
+from hello_async import upstream
+from hello_async.ops import gctuning, loopmonitor, shutdown
+from hello_async.upstream import local as local_upstream
+from hello_async.work import background
 
 logger = logging.getLogger(__name__)
 
@@ -57,4 +60,4 @@ async def _on_shutdown(**kwargs: Any) -> None:
 
 def connect() -> None:
     asgi_startup.connect(_on_startup, dispatch_uid="hello_async.startup")
-    asgi_shutdown.connect(_on_shutdown, dispatch_uid="hello_async.shutdown")
+    asgi_shutdown.connect(_on_shutdown, dispatch_uid="hello_async.ops.shutdown")

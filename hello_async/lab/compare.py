@@ -26,8 +26,9 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import path
 from django.views.decorators.http import require_safe
 
-from hello_async import background, upstream
-from hello_async.params import int_param, text
+from hello_async import upstream
+from hello_async.web.params import int_param, text
+from hello_async.work import background
 
 MAX_MS = 5000
 

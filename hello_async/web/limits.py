@@ -24,7 +24,7 @@ import logging
 
 from django.conf import settings
 
-from hello_async.asgi_types import ASGIApp, Message, Receive, Scope, Send
+from hello_async.web.asgi_types import ASGIApp, Message, Receive, Scope, Send
 
 logger = logging.getLogger(__name__)
 

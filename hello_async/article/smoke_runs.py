@@ -12,7 +12,7 @@ import time
 from asgiref.sync import sync_to_async
 from django.db import transaction
 
-from hello_async import kitchen
+from hello_async.article import kitchen
 from hello_async.models import SmokeRun
 
 KEEP = 1000  # runs kept; older ones are pruned after each new run

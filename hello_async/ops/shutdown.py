@@ -2,7 +2,7 @@
 
 On SIGTERM (or Ctrl-C) Uvicorn stops accepting, waits up to ``--timeout-graceful-shutdown`` for
 the requests in flight, and only then sends the lifespan's shutdown, where background work
-drains (hello_async.lifespan). Given the whole ``HELLO_ASYNC_SHUTDOWN_GRACE`` there too, the
+drains (hello_async.ops.lifespan). Given the whole ``HELLO_ASYNC_SHUTDOWN_GRACE`` there too, the
 process could take twice the grace to exit. The drain gets what is left of one grace instead,
 counted from the signal, with a floor of :data:`FLOOR` so that it still cancels and logs what it
 cuts.

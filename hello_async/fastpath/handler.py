@@ -24,7 +24,7 @@ group's semantics with a done callback instead (tests/test_handler.py runs the s
 Django's handler and on ours and compares the outcomes).
 
 And the middleware: every stock ``MiddlewareMixin`` hook costs a hop to that thread too. The
-middleware named in ``settings.MIDDLEWARE`` that ``hello_async.inline_middleware`` knows are
+middleware named in ``settings.MIDDLEWARE`` that ``hello_async.fastpath.middleware`` knows are
 loaded as its inline versions, which run their hooks on the loop unless a hook may do I/O.
 
 ``handle`` and ``load_middleware`` are Django 6.1's, with those changes (marked
@@ -51,7 +51,7 @@ from django.urls import set_script_prefix
 from django.utils.module_loading import import_string
 from django_asgi_lifespan.handler import LifespanASGIHandler
 
-from hello_async.fast_receivers import close_response, send_sync_receivers
+from hello_async.fastpath.receivers import close_response, send_sync_receivers
 
 logger = logging.getLogger("django.request")
 
@@ -83,7 +83,7 @@ FORKED_SHA256 = {
     "django.utils.datastructures.CaseInsensitiveMapping.__getitem__": (
         "50522e6951e62263533e5128ac3f5dfdeb8aeb4b5c112777aebd7f9a3f37f244"
     ),
-    # hello_async.params.text() builds what these build for a text body (tests/test_params.py).
+    # hello_async.web.params.text() builds what these build for a text body (tests/test_params.py).
     "django.http.response.HttpResponseBase.__init__": (
         "c9cd91385579053e05889c3e6c21e94c99acd8544cff698b20254f09e14021ab"
     ),
@@ -96,7 +96,7 @@ FORKED_SHA256 = {
     "django.http.response.HttpResponseBase.make_bytes": (
         "ac7739258e586d723c7330c0a1d44b101971044fe74cef65b3ab6819cf316865"
     ),
-    # hello_async.fast_receivers: Django's request signal receivers, asgiref's Local reads.
+    # hello_async.fastpath.receivers: Django's request signal receivers, asgiref's Local reads.
     "asgiref.local._ThreadCriticalLocal.__getattr__": (
         "e48d8b058f4243faeb3cc7f00c94d576837c9f1e1ab5f5ea801e2476a8b75824"
     ),
@@ -137,7 +137,7 @@ FORKED_SHA256 = {
     "django.http.response.HttpResponseBase.close": (
         "84589f5b23acbb23aa9010f3506ef411b72b1053f2fc2764590e2b3bf3470438"
     ),
-    # hello_async.inline_middleware.SecurityMiddleware.process_response: Django's, into the store.
+    # hello_async.fastpath.middleware.SecurityMiddleware.process_response: Django's, into the store.
     "django.middleware.security.SecurityMiddleware.__init__": (
         "096cff06172f48fa72e757fc13dd519c75edfa52c6e346cbd069449eb736467d"
     ),
@@ -180,7 +180,7 @@ async def asend_request_started(sender: type, scope: dict[str, Any]) -> None:
         await signal.asend(sender=sender, scope=scope)
     else:
         # Signal.send's loop, without looking the receivers up a second time (and Django's
-        # receivers in their cheaper versions: hello_async.fast_receivers).
+        # receivers in their cheaper versions: hello_async.fastpath.receivers).
         send_sync_receivers(signal, sync_receivers, sender, scope=scope)
 
 
@@ -380,7 +380,7 @@ def load_middleware(base: Any, *, is_async: bool, middleware_paths: list[str]) -
     """Django's ``BaseHandler.load_middleware`` for ``middleware_paths`` (hello_async: a list
     of our choosing, not only settings.MIDDLEWARE), loading inline versions where we have them."""
     # Imported here: the Django middleware it subclasses need the app registry.
-    from hello_async.inline_middleware import REPLACEMENTS
+    from hello_async.fastpath.middleware import REPLACEMENTS
 
     base._view_middleware = []
     base._template_response_middleware = []

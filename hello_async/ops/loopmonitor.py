@@ -7,7 +7,7 @@ Two parts, because a blocked loop cannot report on itself:
   once the loop runs again, and is the one place that *counts* stalls (one writer, no lock).
 * **The watchdog** - a daemon thread that checks every ``interval`` how long ago the tick last
   ran. Past ``threshold`` it logs a warning *during* the stall, naming the method and path of the
-  requests in flight (hello_async.inflight), which is what points at the culprit: by the time
+  requests in flight (hello_async.ops.inflight), which is what points at the culprit: by the time
   the loop runs again the blocking request may have finished.
 
 Both read only ``time.monotonic()`` and plain attributes, so this works on any loop
@@ -15,7 +15,7 @@ implementation, uvloop included (asyncio's debug mode and aiodebug hook the stdl
 callback runner, which uvloop replaces, so they stay silent there). The loop thread never
 takes a lock here: a contended lock on the loop would be the very thing we look for.
 
-Started and stopped with the serving loop by hello_async.lifespan; the threshold is
+Started and stopped with the serving loop by hello_async.ops.lifespan; the threshold is
 ``HELLO_ASYNC_LOOP_STALL_MS`` (0 turns the monitor off).
 """
 
@@ -26,7 +26,7 @@ import logging
 import threading
 import time
 
-from hello_async import inflight
+from hello_async.ops import inflight
 
 logger = logging.getLogger(__name__)
 

@@ -6,9 +6,10 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_safe
 
-from hello_async import background, kitchen, smoke_runs
+from hello_async.article import kitchen, smoke_runs
 from hello_async.models import SmokeRun
-from hello_async.params import int_param, text
+from hello_async.web.params import int_param, text
+from hello_async.work import background
 
 
 @require_safe

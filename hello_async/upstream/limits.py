@@ -1,8 +1,9 @@
 """What the upstream may send back: a bounded head, a bounded body, one content encoding.
 
 Every client of the upstream applies these, so the limits hold on every path: the async
-transport of our own (hello_async.transport) while it parses, the httpx-aiohttp transport and
-the sync client once the head is in (hello_async.aiohttp_transport, hello_async.upstream).
+transport of our own (hello_async.upstream.transport) while it parses, the httpx-aiohttp
+transport and the sync client once the head is in (hello_async.upstream.aiohttp_transport,
+hello_async.upstream.client).
 
 * **Head**: at most ``max_header_bytes`` (status line and headers, interim 1xx answers
   included) and ``max_headers`` header lines, as Envoy (60 KiB, 100 headers) and nginx ("upstream

@@ -11,8 +11,9 @@ only read headers and cookies or set headers; the few that may touch the databas
 
 Each class below is the Django class with :class:`InlineHooksMixin`, which calls the hooks inline
 on the loop unless ``request_needs_thread`` / ``response_needs_thread`` say the hook may block,
-in which case it goes to the thread exactly as Django would. ``hello_async.handler`` loads these
-in place of the Django classes named in ``settings.MIDDLEWARE`` (which keeps Django's names, so
+in which case it goes to the thread exactly as Django would. ``hello_async.fastpath.handler``
+loads these in place of the Django classes named in ``settings.MIDDLEWARE`` (which keeps Django's
+names, so
 its system checks still recognise them); tests/test_inline_middleware.py fails if a Django class
 grows a hook this module does not know about.
 """

@@ -28,7 +28,7 @@ this module adds:
   ``HELLO_ASYNC_TASK_SHUTDOWN_GRACE``; past that, or on a second signal, the task is given back
   (READY) and the process exits at once. An idle worker exits within a tenth of a second.
 * **Pruning.** Finished tasks older than ``HELLO_ASYNC_TASK_RETENTION`` are deleted by the
-  heartbeat thread, at start and then once an hour (see hello_async.task_retention).
+  heartbeat thread, at start and then once an hour (see hello_async.work.retention).
 * **Processes.** ``--processes N`` runs N workers as child processes and restarts one that dies.
 
 Tasks therefore run *at least once*; their effects must be idempotent (see hello_async.tasks).
@@ -65,7 +65,7 @@ if TYPE_CHECKING:
 
     Row = DBTaskResult[Any, Any]
 
-logger = logging.getLogger("hello_async.worker")  # also when run as __main__
+logger = logging.getLogger("hello_async.work.worker")  # also when run as __main__
 
 IDLE_SLICE = 0.1  # an idle worker notices a stop request within this many seconds
 PRUNE_EVERY = 3600.0  # a worker starts a pass over finished tasks at most this often (s)
@@ -75,7 +75,7 @@ class WorkerLost(Exception):
     """The reason recorded on a task FAILED because its workers kept dying under it."""
 
 
-LOST = "hello_async.worker.WorkerLost"
+LOST = "hello_async.work.worker.WorkerLost"
 
 
 class TaskTimeLimitExceeded(BaseException):
@@ -296,7 +296,7 @@ class Worker:
         the first one at once. It deletes for an eighth of the lease at most, the rest on the
         next beats, so the heartbeat that shares this thread keeps its pace.
         """
-        from hello_async.task_retention import BATCH_SIZE, finished_tasks_prune_batches
+        from hello_async.work.retention import BATCH_SIZE, finished_tasks_prune_batches
 
         if self.config.retention <= 0:
             return 0

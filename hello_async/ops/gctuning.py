@@ -7,7 +7,7 @@ startup, on each full collection. Under load those full collections ran every ~0
 60-150 ms each on this machine: at 1000 concurrent fan-out requests about a third of the
 server's CPU went to the collector (docs/performance.md, "The garbage collector").
 
-Once the serving process has started (the ASGI lifespan, hello_async.lifespan), :func:`tune`:
+Once the serving process has started (the ASGI lifespan, hello_async.ops.lifespan), :func:`tune`:
 
 * runs one full collection, then ``gc.freeze()``: what startup loaded moves to the permanent
   generation, which collections skip (Python's documentation recommends freezing after startup

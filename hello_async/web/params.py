@@ -34,7 +34,7 @@ def text(body: str, status: int = 200) -> HttpResponse:
     same order, the header already checked (ASCII, no newline), the body encoded as the
     Content-Type's charset says. Anything but a ``str`` body and an ``int`` status in 100..599 is
     Django's own. tests/test_params.py compares the result with Django's; Django's constructors
-    are pinned by source hash (hello_async.handler.FORKED_SHA256).
+    are pinned by source hash (hello_async.fastpath.handler.FORKED_SHA256).
     """
     if type(body) is not str or type(status) is not int or not 100 <= status <= 599:
         return HttpResponse(body, status=status, content_type=TEXT_CONTENT_TYPE)

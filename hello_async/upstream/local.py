@@ -1,6 +1,6 @@
 """A local httpbin on loopback: the article's upstream (https://httpbin.org), offline.
 
-``python -m hello_async.local_upstream`` serves the ``httpbin`` package's app with Werkzeug's
+``python -m hello_async.upstream.local`` serves the ``httpbin`` package's app with Werkzeug's
 threaded server on a free port and prints ``LISTENING <url>`` once the socket is bound.
 :class:`LocalUpstream` runs that as a child process; :func:`ensure_started` keeps one per
 process for settings without ``UPSTREAM_URL``, stopped at exit. The child also watches its
@@ -46,7 +46,7 @@ class LocalUpstream:
     def start(self) -> str:
         if self.url is not None:
             return self.url
-        cmd = [sys.executable, "-m", "hello_async.local_upstream"]
+        cmd = [sys.executable, "-m", "hello_async.upstream.local"]
         cmd += ["--host", self.host, "--port", str(self.port), "--parent", str(os.getpid())]
         self._process = subprocess.Popen(
             cmd, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True

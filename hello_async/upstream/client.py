@@ -2,7 +2,7 @@
 
 Lifetimes
     * **Async**: one ``httpx.AsyncClient`` per event loop that an ASGI lifespan started
-      (:meth:`Upstream.astart` / :meth:`Upstream.aclose`, wired in ``hello_async.lifespan``).
+      (:meth:`Upstream.astart` / :meth:`Upstream.aclose`, wired in ``hello_async.ops.lifespan``).
       An ``AsyncClient`` belongs to the loop it first ran on, so a loop without a lifespan (the
       one-off loop Django makes per request under WSGI, ``runserver`` or the sync test client)
       gets a client for that call only, closed when the call ends: nothing outlives its loop.
@@ -10,15 +10,15 @@ Lifetimes
       closed at shutdown. A client per call costs an SSL context each time (~16 ms of CPU).
 
 Transport
-    The async client keeps HTTPX's API on a transport of its own (hello_async.transport:
+    The async client keeps HTTPX's API on a transport of its own (hello_async.upstream.transport:
     HTTP/1.1 on asyncio and httptools, about 90 us of CPU less per call than httpx-aiohttp);
     ``UPSTREAM_TRANSPORT=aiohttp`` puts it on aiohttp's pool (httpx-aiohttp) instead. Not on
     httpcore: under hundreds of concurrent calls httpcore 1.0's pool does work proportional to
     requests x connections on every state change and collapses (docs/architecture.md).
     The pool holds ``UPSTREAM_MAX_CONNECTIONS`` connections: size it for the concurrent calls.
     The client is ``httpx.AsyncClient`` minus two per-call costs our calls never use
-    (hello_async.httpclient: cookie-jar shims for responses that set no cookie, the no-op auth
-    flow): about 30 us less per call.
+    (hello_async.fastpath.httpclient: cookie-jar shims for responses that set no cookie, the
+    no-op auth flow): about 30 us less per call.
 
 Deadlines
     HTTPX timeouts apply per operation, so a server dripping a byte a second never trips them.
@@ -47,8 +47,6 @@ import httpcore
 import httpx
 from django.conf import settings
 
-from hello_async import local_upstream, metrics
-from hello_async.aiohttp_transport import BoundedAiohttpTransport
 from hello_async.errors import (
     UpstreamBadResponse,
     UpstreamBadStatus,
@@ -56,8 +54,11 @@ from hello_async.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from hello_async.httpclient import LeanAsyncClient
-from hello_async.response_limits import (
+from hello_async.fastpath.httpclient import LeanAsyncClient
+from hello_async.ops import metrics
+from hello_async.upstream import local as local_upstream
+from hello_async.upstream.aiohttp_transport import BoundedAiohttpTransport
+from hello_async.upstream.limits import (
     IDENTITY_HEADERS,
     RequestRefused,
     ResponseLimits,
@@ -66,7 +67,7 @@ from hello_async.response_limits import (
     check_request_head,
     decode,
 )
-from hello_async.transport import Http11Transport
+from hello_async.upstream.transport import Http11Transport
 
 logger = logging.getLogger(__name__)
 
@@ -397,7 +398,7 @@ class _DeadlineBackend(httpcore.NetworkBackend):
 
 class _BoundedTransport(httpx.HTTPTransport):
     """httpx's sync transport on sockets bounded by the call's deadline (_DeadlineBackend),
-    handing over answers read within the upstream's limits (hello_async.response_limits).
+    handing over answers read within the upstream's limits (hello_async.upstream.limits).
 
     h11 keeps at most 100 KiB of an unfinished head (httpcore's setting), so a head past
     ``max_header_bytes`` costs that much before it is refused; the body is counted as it

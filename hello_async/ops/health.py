@@ -8,7 +8,7 @@ the log, not to the client. The upstream is asked at most once per
 upstream is someone else's service, and every worker of every replica is probed. The database
 check stays per probe: it is this deployment's own, one ``SELECT 1`` on a pooled connection.
 
-``/metrics`` is behind a token in production (hello_async.access).
+``/metrics`` is behind a token in production (hello_async.web.access).
 """
 
 from __future__ import annotations
@@ -25,8 +25,10 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import path
 from django.views.decorators.http import require_safe
 
-from hello_async import access, metrics, upstream
-from hello_async.params import text
+from hello_async import upstream
+from hello_async.ops import metrics
+from hello_async.web import access
+from hello_async.web.params import text
 
 logger = logging.getLogger(__name__)
 

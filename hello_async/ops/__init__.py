@@ -1,0 +1,1 @@
+"""Running the process: its lifespan, probes and metrics, the loop monitor, the collector."""

@@ -1,0 +1,1 @@
+"""HTTP plumbing shared by every view: errors to responses, request limits, who may reach what."""
