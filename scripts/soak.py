@@ -1,7 +1,7 @@
 """Soak: hold about 80% of measured capacity on the fan-out view and watch what the server holds.
 
     uv run python scripts/soak.py --duration 300      # the issue's 5 minutes
-    uv run python scripts/soak.py --duration 60       # CI's form (tests/test_soak.py)
+    uv run python scripts/soak.py --duration 60       # CI's form (tests/system/test_soak.py)
 
 Starts a delay upstream (answers every request after 100 ms, keep-alive) and the server
 (Uvicorn, one worker, uvloop + httptools, access log off, WARNING logs, demo waits at 0),

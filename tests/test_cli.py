@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from hello_async import cli
-from tests.servers import Process
+from tests.support.servers import Process
 
 
 def test_help_lists_the_commands(capsys: pytest.CaptureFixture[str]) -> None:

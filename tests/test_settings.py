@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.servers import ROOT
+from tests.support.servers import ROOT
 
 STRONG_KEY = "k3J9-vQ2_xY7pL0aZ8rT5uW1eS4dF6gH9jK2lM5nB8vC1xZ3qW7eR0tY4uI6oP"
 

@@ -20,16 +20,16 @@ brand new and holds no connection. So here:
 
 Django also races the view against ``listen_for_disconnect`` in an ``asyncio.TaskGroup``, whose
 exception groups and awaited cancellation cost more than a small view; ``respond()`` keeps the
-group's semantics with a done callback instead (tests/test_handler.py runs the same scenarios on
-Django's handler and on ours and compares the outcomes).
+group's semantics with a done callback instead (tests/fastpath/test_handler.py runs the same
+scenarios on Django's handler and on ours and compares the outcomes).
 
 And the middleware: every stock ``MiddlewareMixin`` hook costs a hop to that thread too. The
 middleware named in ``settings.MIDDLEWARE`` that ``hello_async.fastpath.middleware`` knows are
 loaded as its inline versions, which run their hooks on the loop unless a hook may do I/O.
 
 ``handle`` and ``load_middleware`` are Django 6.1's, with those changes (marked
-``# hello_async:``). tests/test_handler.py fails if Django's originals or asgiref's per-context
-executors change, so the fork is reviewed on every upgrade.
+``# hello_async:``). tests/fastpath/test_handler.py fails if Django's originals or asgiref's
+per-context executors change, so the fork is reviewed on every upgrade.
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ FORKED_SHA256 = {
     "django.utils.datastructures.CaseInsensitiveMapping.__getitem__": (
         "50522e6951e62263533e5128ac3f5dfdeb8aeb4b5c112777aebd7f9a3f37f244"
     ),
-    # hello_async.web.params.text() builds what these build for a text body (tests/test_params.py).
+    # hello_async.web.params.text() builds what these build for a text body.
     "django.http.response.HttpResponseBase.__init__": (
         "c9cd91385579053e05889c3e6c21e94c99acd8544cff698b20254f09e14021ab"
     ),

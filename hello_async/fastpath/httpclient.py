@@ -18,7 +18,8 @@ for the garbage collector:
   left to close and its ``elapsed`` set: :class:`LeanAsyncClient` unwraps its stream, and reference
   counting frees it when the caller drops it (docs/performance.md, "The garbage collector").
 
-All three override private HTTPX methods with the same behaviour; tests/test_httpclient.py pins the
+All three override private HTTPX methods with the same behaviour; tests/fastpath/test_httpclient.py
+pins the
 source of the HTTPX code they stand in for (sha256), so an HTTPX upgrade that changes it fails
 the suite until this module is reviewed, and checks the behaviour (cookies still set and sent,
 auth still applied, redirects still followed).

@@ -14,7 +14,7 @@ on the loop unless ``request_needs_thread`` / ``response_needs_thread`` say the 
 in which case it goes to the thread exactly as Django would. ``hello_async.fastpath.handler``
 loads these in place of the Django classes named in ``settings.MIDDLEWARE`` (which keeps Django's
 names, so
-its system checks still recognise them); tests/test_inline_middleware.py fails if a Django class
+its system checks still recognise them); tests/fastpath/test_middleware.py fails if a Django class
 grows a hook this module does not know about.
 """
 
@@ -80,7 +80,7 @@ class SecurityMiddleware(InlineHooksMixin, security.SecurityMiddleware):
     ``ResponseHeaders`` (about 3.5 us -> 1 us): each header Django would set is checked and
     encoded once, at start-up, and set straight into the headers' store unless present (what
     ``setdefault`` does). Other responses get Django's ``process_response``;
-    tests/test_inline_middleware.py compares the two under several settings."""
+    tests/fastpath/test_middleware.py compares the two under several settings."""
 
     def __init__(self, get_response: Any) -> None:
         super().__init__(get_response)

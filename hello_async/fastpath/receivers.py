@@ -12,7 +12,8 @@ answer (the same connections, in the same order, the same calls). They stand in 
 receivers only when the handler sends a signal inline on the event loop and Django's receiver is
 connected; any other receiver runs as connected. The asgiref and Django code they mirror is
 pinned by source hash (``hello_async.fastpath.handler.FORKED_SHA256``), and
-tests/test_fast_receivers.py compares each answer with ``hasattr`` and each receiver's effect with
+tests/fastpath/test_receivers.py compares each answer with ``hasattr`` and each receiver's effect
+with
 Django's.
 """
 

@@ -107,7 +107,8 @@ class _BoundedHandler(ResponseHandler):
 class _BoundedConnector(aiohttp.TCPConnector):
     def __init__(self, *, limits: ResponseLimits, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        # aiohttp's protocol factory (private; tests/test_hostile_upstream.py fails without it).
+        # aiohttp's protocol factory (private; tests/system/test_hostile_upstream.py fails without
+        # it).
         assert hasattr(self, "_factory")
         self._factory = functools.partial(  # type: ignore[assignment]
             _BoundedHandler, loop=self._loop, limits=limits

@@ -33,7 +33,8 @@ def text(body: str, status: int = 200) -> HttpResponse:
     Django's constructor (about 6 us -> 1.5 us): the same class with the same attributes in the
     same order, the header already checked (ASCII, no newline), the body encoded as the
     Content-Type's charset says. Anything but a ``str`` body and an ``int`` status in 100..599 is
-    Django's own. tests/test_params.py compares the result with Django's; Django's constructors
+    Django's own. tests/fastpath/test_responses.py compares the result with Django's; Django's
+    constructors
     are pinned by source hash (hello_async.fastpath.handler.FORKED_SHA256).
     """
     if type(body) is not str or type(status) is not int or not 100 <= status <= 599:

@@ -1,0 +1,361 @@
+"""The ASGI handler's fork of Django: pinned to Django's source, and proven to close DB
+connections in the thread that used them while adding no thread to requests that need none."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import inspect
+import threading
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+from asgiref.sync import ThreadSensitiveContext, sync_to_async
+from django.core import signals
+from django.core.handlers.asgi import ASGIHandler
+from django.db import connections
+from django.db.backends.signals import connection_created
+from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
+from django.utils.module_loading import import_string
+
+from hello_async.fastpath.handler import FORKED_SHA256, HelloASGIHandler, context_has_thread
+from tests.support.servers import http_scope
+
+
+@pytest.mark.parametrize("dotted", sorted(FORKED_SHA256))
+def test_forked_django_code_is_unchanged(dotted: str) -> None:
+    module_path, cls_name, method = dotted.rsplit(".", 2)
+    cls = import_string(f"{module_path}.{cls_name}")
+    source = inspect.getsource(getattr(cls, method))
+    assert hashlib.sha256(source.encode()).hexdigest() == FORKED_SHA256[dotted], (
+        f"{dotted} changed: review the fork in hello_async/handler.py, then update FORKED_SHA256"
+    )
+
+
+@pytest.mark.asyncio
+async def test_asgiref_makes_the_context_thread_only_on_first_sync_call() -> None:
+    assert not context_has_thread()
+    async with ThreadSensitiveContext():
+        assert not context_has_thread()
+        await sync_to_async(lambda: None)()
+        assert context_has_thread()
+    assert not context_has_thread()
+
+
+@pytest_asyncio.fixture
+async def client(serving: Any) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=HelloASGIHandler())
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
+        yield client
+
+
+@pytest.fixture
+def finished_in() -> Any:
+    threads: list[tuple[int, bool]] = []
+
+    def record(**kwargs: Any) -> None:
+        threads.append((threading.get_ident(), context_has_thread()))
+
+    signals.request_finished.connect(record)
+    yield threads
+    signals.request_finished.disconnect(record)
+
+
+@pytest.mark.asyncio
+async def test_a_request_without_sync_code_finishes_inline(
+    client: httpx.AsyncClient, finished_in: list[tuple[int, bool]]
+) -> None:
+    response = await client.get("/")
+    assert response.text == "Hello, async Django!"
+    # request_finished (and so close_old_connections) ran on the loop's thread: no thread made.
+    assert finished_in == [(threading.get_ident(), False)]
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_a_request_using_the_database_finishes_in_the_thread_that_used_it(
+    client: httpx.AsyncClient, finished_in: list[tuple[int, bool]]
+) -> None:
+    opened_in: list[int] = []
+
+    def record(connection: Any, **kwargs: Any) -> None:
+        opened_in.append(threading.get_ident())
+
+    connection_created.connect(record)
+    try:
+        response = await client.get("/smoke_runs/")
+    finally:
+        connection_created.disconnect(record)
+    assert response.status_code == 200
+    assert len(finished_in) == 1
+    thread, had_thread = finished_in[0]
+    assert had_thread
+    assert thread in opened_in
+    assert thread != threading.get_ident()
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_the_connection_is_closed_after_the_request(client: httpx.AsyncClient) -> None:
+    if connections["default"].vendor != "postgresql":
+        pytest.skip("SQLite's in-memory test database ignores close(); proven on PostgreSQL")
+    state: list[bool] = []
+
+    def record(**kwargs: Any) -> None:  # connected after Django's close_old_connections
+        state.append(connections["default"].connection is None)
+
+    signals.request_finished.connect(record)
+    try:
+        assert (await client.get("/smoke_runs/")).status_code == 200
+    finally:
+        signals.request_finished.disconnect(record)
+    assert state == [True]
+
+
+@pytest.mark.asyncio
+async def test_append_slash_still_redirects(client: httpx.AsyncClient) -> None:
+    response = await client.get("/async")
+    assert response.status_code == 301
+    assert response.headers["location"] == "/async/"
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_admin_login_with_csrf_and_session(client: httpx.AsyncClient) -> None:
+    from django.contrib.auth.models import User
+
+    await sync_to_async(User.objects.create_superuser)("admin", "a@example.com", "s3cret-pass")
+    page = await client.get("/admin/login/")
+    assert page.status_code == 200
+    assert "content-security-policy" in page.headers
+    token = client.cookies["csrftoken"]
+
+    transport = httpx.ASGITransport(app=HelloASGIHandler())
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as bare:
+        refused = await bare.post("/admin/login/", data={"username": "admin", "password": "x"})
+    assert refused.status_code == 403  # no CSRF cookie nor token
+
+    login = await client.post(
+        "/admin/login/?next=/admin/",
+        data={"username": "admin", "password": "s3cret-pass", "csrfmiddlewaretoken": token},
+    )
+    assert login.status_code == 302
+    assert "sessionid" in client.cookies
+    home = await client.get("/admin/")
+    assert home.status_code == 200
+    assert "Site administration" in home.text
+
+
+@pytest.mark.asyncio
+async def test_a_request_whose_client_left_finishes_inline(
+    serving: Any, finished_in: list[tuple[int, bool]]
+) -> None:
+    messages: Iterator[dict[str, Any]] = iter(
+        [{"type": "http.request", "body": b""}, {"type": "http.disconnect"}]
+    )
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return next(messages)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = http_scope("/compare/nonblock/", b"ms=5000")
+    await HelloASGIHandler()(scope, receive, send)
+    assert sent == []  # the view was cancelled: nothing was answered
+    assert finished_in == [(threading.get_ident(), False)]
+
+
+def test_lean_paths_take_the_lean_chain_and_the_rest_the_full_one() -> None:
+    handler = HelloASGIHandler()
+    for path in ("/", "/async/", "/smoke_some_meats/", "/compare/gathered/", "/healthz"):
+        assert handler.chain_for(path) is handler.lean, path
+    for path in ("/admin/", "/lab/", "/smoke_orders/", "/static/admin/css/base.css", "/async"):
+        assert handler.chain_for(path) is handler, path
+
+
+@pytest.mark.asyncio
+async def test_lean_chain_keeps_security_headers_and_error_mapping(
+    client: httpx.AsyncClient, fake_upstream: Any
+) -> None:
+    hello = await client.get("/")
+    assert hello.headers["x-content-type-options"] == "nosniff"
+    assert hello.headers["referrer-policy"] == "same-origin"
+    assert "content-security-policy" not in hello.headers  # plain text: no HTML to protect
+    assert "set-cookie" not in hello.headers
+
+    fake_upstream.handler = lambda request: httpx.Response(500)
+    failed = await client.get("/smoke_some_meats/")
+    assert failed.status_code == 502
+    assert failed.text.startswith("Upstream answered 500")
+
+
+@pytest.mark.asyncio
+async def test_full_chain_pages_keep_csp_and_frame_options(client: httpx.AsyncClient) -> None:
+    page = await client.get("/lab/")
+    assert page.status_code == 200
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    assert page.headers["x-frame-options"] == "DENY"
+
+
+# --- respond(): Django's TaskGroup semantics without the group ------------------------------------
+#
+# Each scenario runs on Django's own ASGIHandler and on ours, with the same scripted client and the
+# same body (in place of the middleware chain): the outcomes must be the same. If Django changes
+# how handle() races the view against listen_for_disconnect, the stock side changes and this fails.
+
+
+class _Stock(ASGIHandler):
+    def __init__(self, body: Any) -> None:
+        super().__init__()
+        self.body = body
+
+    async def run_get_response(self, request: Any) -> Any:
+        return await self.body()
+
+
+class _Ours(HelloASGIHandler):
+    def __init__(self, body: Any) -> None:
+        super().__init__()
+        self.body = body
+
+    def chain_for(self, path: str) -> Any:
+        return self
+
+    async def run_get_response(self, request: Any) -> Any:
+        return await self.body()
+
+
+def _scenario(name: str) -> tuple[Any, Any, list[str], asyncio.Event]:
+    """(body, receive, events, started) for a scenario; events records what the body saw."""
+    events: list[str] = []
+    started = asyncio.Event()
+    messages: list[dict[str, Any]] = [{"type": "http.request", "body": b""}]
+    if name == "client_leaves":
+        messages.append({"type": "http.disconnect"})
+    elif name == "unexpected_message":
+        messages.append({"type": "http.request", "body": b"again"})
+
+    async def receive() -> dict[str, Any]:
+        if messages:
+            await asyncio.sleep(0.01 if len(messages) == 1 and events else 0)
+            return messages.pop(0)
+        await asyncio.Event().wait()  # the client stays
+        raise AssertionError("unreachable")
+
+    async def body() -> Any:
+        events.append("started")
+        started.set()
+        try:
+            if name == "answers":
+                return HttpResponse("hello")
+            if name == "raises":
+                raise ValueError("boom")
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            events.append("cancelled")
+            if name == "swallows_cancel":
+                return HttpResponse("late")
+            raise
+        raise AssertionError("not cancelled")
+
+    if name == "swallows_cancel":
+        messages.append({"type": "http.disconnect"})
+    return body, receive, events, started
+
+
+SCENARIOS = [
+    "answers",
+    "client_leaves",
+    "swallows_cancel",
+    "unexpected_message",
+    "raises",
+    "cancelled_from_outside",
+]
+
+
+async def _outcome(handler_class: type, name: str) -> dict[str, Any]:
+    body, receive, events, started = _scenario(name)
+    sent: list[Any] = []
+    finished: list[bool] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append((message["type"], message.get("status"), message.get("body")))
+
+    def record(**kwargs: Any) -> None:
+        finished.append(True)
+
+    handler = handler_class(body)
+    tasks_before = asyncio.all_tasks()
+    signals.request_finished.connect(record)
+    try:
+        task = asyncio.create_task(handler(http_scope("/"), receive, send))
+        if name == "cancelled_from_outside":
+            await started.wait()
+            task.cancel()
+        try:
+            await task
+            error = None
+        except BaseException as exc:  # noqa: BLE001 (the outcome under test)
+            error = type(exc).__name__
+        for _ in range(3):  # the listener, cancelled, ends on a later loop round
+            await asyncio.sleep(0)
+    finally:
+        signals.request_finished.disconnect(record)
+    return {
+        "error": error,
+        "events": events,
+        "sent": sent,
+        "finished": finished,
+        "cancelling": task.cancelling(),
+        "tasks_left": asyncio.all_tasks() - tasks_before - {asyncio.current_task()},
+    }
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("name", SCENARIOS)
+async def test_respond_matches_djangos_task_group(serving: Any, name: str) -> None:
+    stock = await _outcome(_Stock, name)
+    ours = await _outcome(_Ours, name)
+    assert ours == stock
+    assert ours["tasks_left"] == set()
+
+
+def _responses() -> list[Any]:
+    plain = HttpResponse("Hello, async Django!", content_type="text/plain; charset=utf-8")
+    plain["X-Content-Type-Options"] = "nosniff"
+    cookies = HttpResponse("with cookies")
+    cookies.set_cookie("a", "1", httponly=True)
+    cookies.set_cookie("b", "2", samesite="Lax")
+    latin = HttpResponse(b"")
+    latin["X-Name"] = "caf\u00e9"
+    big = HttpResponse(b"x" * (ASGIHandler.chunk_size * 2 + 5))
+    exact = HttpResponse(b"y" * ASGIHandler.chunk_size)
+
+    async def parts() -> AsyncIterator[bytes]:
+        yield b"a"
+        yield b"b"
+
+    streaming = StreamingHttpResponse(parts())
+    return [plain, cookies, latin, big, exact, streaming, JsonResponse({"ok": True})]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("index", range(len(_responses())))
+async def test_send_response_sends_what_djangos_sends(index: int) -> None:
+    async def messages(handler: Any) -> list[Any]:
+        sent: list[Any] = []
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        await handler.send_response(_responses()[index], send)
+        return sent
+
+    ours = await messages(HelloASGIHandler())
+    assert ours == await messages(ASGIHandler())
+    assert ours

@@ -1,0 +1,1 @@
+"""Helpers the tests share: real servers, a fault proxy, a hostile upstream, task functions."""
