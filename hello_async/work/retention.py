@@ -3,7 +3,7 @@
 A finished task (SUCCESSFUL or FAILED) is a row in django-tasks-db's queue table that nothing
 reads again once its client has seen the outcome. Rows whose ``finished_at`` is older than
 ``HELLO_ASYNC_TASK_RETENTION`` are deleted by every task worker's heartbeat thread (see
-hello_async.work.worker) and by ``python manage.py prune_tasks``.
+hello_async.work.worker.pruning) and by ``python manage.py prune_tasks``.
 
 Each batch is one ``DELETE ... WHERE id IN (SELECT id ... LIMIT n FOR UPDATE SKIP LOCKED)``, its
 own short transaction: a large backlog never becomes one long transaction holding locks on the

@@ -15,7 +15,8 @@ from django_tasks_db.models import DBTaskResult
 
 from hello_async.models import SmokeLedger
 from hello_async.work.retention import finished_tasks_prune, finished_tasks_prune_batches
-from hello_async.work.worker import PRUNE_EVERY, Worker, WorkerConfig
+from hello_async.work.worker import Worker, WorkerConfig
+from hello_async.work.worker.pruning import PRUNE_EVERY
 from tests.support import task_functions
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -17,7 +17,8 @@ from django_tasks_db.models import DBTaskResult
 
 from hello_async.models import SmokeLedger
 from hello_async.tasks import smoke_order
-from hello_async.work.worker import Worker, WorkerConfig, _GiveBack
+from hello_async.work.worker import Worker, WorkerConfig
+from hello_async.work.worker.errors import _GiveBack
 from tests.support import task_functions
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(60, method="thread")]
