@@ -8,6 +8,8 @@ class HelloAsyncConfig(AppConfig):
     verbose_name = "Hello, async Django!"
 
     def ready(self) -> None:
+        from hello_async import fastpath
         from hello_async.ops import lifespan
 
+        fastpath.check_settings()
         lifespan.connect()

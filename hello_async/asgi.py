@@ -1,9 +1,8 @@
 """ASGI entry point: ``uvicorn hello_async.asgi:application``.
 
-The handler (hello_async.fastpath.handler) is django-asgi-lifespan's: Django's ASGIHandler plus the
-lifespan protocol, which hello_async.ops.lifespan uses to open and close the upstream client and
-drain background work; minus the per-request thread hops that a request without sync code does not
-need.
+Django's ASGI handler with the lifespan protocol (django-asgi-lifespan), which
+hello_async.ops.lifespan uses to open and close the upstream client and drain background work;
+the fast path's version of it (hello_async.fastpath.handler) unless ``HELLO_ASYNC_FASTPATH=0``.
 
 Two plain ASGI wrappers go around it (both pass the lifespan scope through untouched):
 
@@ -16,13 +15,28 @@ from __future__ import annotations
 import os
 from typing import cast
 
-from hello_async.fastpath.handler import get_asgi_application
-from hello_async.ops.inflight import InFlightMiddleware
+import django
+from django.conf import settings
+
 from hello_async.web.asgi_types import ASGIApp
-from hello_async.web.limits import BodyLimitMiddleware
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hello_async.settings")
+django.setup(set_prefix=False)
+
+# Imported once Django is set up: the middleware they load need the app registry.
+from django_asgi_lifespan.handler import LifespanASGIHandler  # noqa: E402
+
+from hello_async.ops.inflight import InFlightMiddleware  # noqa: E402
+from hello_async.web.limits import BodyLimitMiddleware  # noqa: E402
+
+handler: LifespanASGIHandler
+if settings.HELLO_ASYNC_FASTPATH:
+    from hello_async.fastpath.handler import FastASGIHandler
+
+    handler = FastASGIHandler()
+else:
+    handler = LifespanASGIHandler()
 
 # The handler is typed with asgiref's TypedDict events; the wrappers use plain mappings.
-django_application = cast(ASGIApp, get_asgi_application())
+django_application = cast(ASGIApp, handler)
 application = InFlightMiddleware(BodyLimitMiddleware(django_application))

@@ -122,6 +122,14 @@ def _secret_key() -> str:
 
 SECRET_KEY = _secret_key()
 
+# --- The fast path (hello_async.fastpath, docs/performance.md) --------------------------------
+
+# Forks of Django and HTTPX internals that keep a request on the event loop and cut its CPU. 0 runs
+# Django's own handler, middleware and responses, httpx-aiohttp and Python's own collector.
+HELLO_ASYNC_FASTPATH = env_bool("HELLO_ASYNC_FASTPATH", True)
+# Single forks turned off by name (comma-separated; the names: hello_async.fastpath.FORKS).
+HELLO_ASYNC_FASTPATH_OFF = frozenset(env_list("HELLO_ASYNC_FASTPATH_OFF"))
+
 # --- Applications -----------------------------------------------------------------------------
 
 INSTALLED_APPS = [
@@ -149,30 +157,6 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "hello_async.web.middleware.ErrorResponseMiddleware",
 ]
-
-# The lean middleware chain (hello_async.fastpath.handler): the plain-text and JSON endpoints
-# below use no session, CSRF, locale, messages or HTML headers, so they skip that middleware (about
-# half of a
-# request's CPU with it inline). Everything else - the admin, the lab, the orders board, static
-# files, the language switch - goes through MIDDLEWARE as usual. The lean chain keeps the
-# security headers (and HTTPS redirect in production) and the error mapping.
-HELLO_ASYNC_LEAN_MIDDLEWARE = [
-    "django.middleware.security.SecurityMiddleware",
-    "hello_async.web.middleware.ErrorResponseMiddleware",
-]
-HELLO_ASYNC_LEAN_PATHS = [
-    "/",
-    "/async/",
-    "/sync/",
-    "/sync_to_async/",
-    "/smoke_some_meats/",
-    "/burn_some_meats/",
-    "/smoke_runs/",
-    "/healthz",
-    "/readyz",
-    "/metrics",
-]
-HELLO_ASYNC_LEAN_PREFIXES = ["/compare/"]
 
 ROOT_URLCONF = "hello_async.urls"
 ASGI_APPLICATION = "hello_async.asgi.application"
@@ -254,7 +238,9 @@ UPSTREAM_TIMEOUT = env_float("UPSTREAM_TIMEOUT", 10.0, minimum=0.001)
 UPSTREAM_MAX_CONNECTIONS = env_int("UPSTREAM_MAX_CONNECTIONS", 1000, minimum=1)
 # The async client's transport: "http11" (hello_async.upstream.transport: HTTP/1.1 on asyncio and
 # httptools, the leanest) or "aiohttp" (httpx-aiohttp, for what http11 lacks: proxies...).
-UPSTREAM_TRANSPORT = os.environ.get("UPSTREAM_TRANSPORT", "").strip().lower() or "http11"
+UPSTREAM_TRANSPORT = os.environ.get("UPSTREAM_TRANSPORT", "").strip().lower() or (
+    "http11" if HELLO_ASYNC_FASTPATH else "aiohttp"
+)
 if UPSTREAM_TRANSPORT not in {"http11", "aiohttp"}:
     raise ImproperlyConfigured(
         f"UPSTREAM_TRANSPORT={UPSTREAM_TRANSPORT!r} must be 'http11' or 'aiohttp'."
@@ -279,8 +265,10 @@ HELLO_ASYNC_LOOP_STALL_MS = env_float("HELLO_ASYNC_LOOP_STALL_MS", 100.0)
 # The garbage collector, once startup is done (hello_async.ops.gctuning): what startup loaded frozen
 # out of the collector's scans, full collections 10x rarer than Python's default. Empty
 # thresholds / 0 leave Python's own.
-HELLO_ASYNC_GC_FREEZE = env_bool("HELLO_ASYNC_GC_FREEZE", True)
-HELLO_ASYNC_GC_THRESHOLDS = env_ints("HELLO_ASYNC_GC_THRESHOLDS", "700,10,100")
+HELLO_ASYNC_GC_FREEZE = env_bool("HELLO_ASYNC_GC_FREEZE", HELLO_ASYNC_FASTPATH)
+HELLO_ASYNC_GC_THRESHOLDS = env_ints(
+    "HELLO_ASYNC_GC_THRESHOLDS", "700,10,100" if HELLO_ASYNC_FASTPATH else ""
+)
 # /readyz asks the upstream at most once per this many seconds, however often it is probed.
 HELLO_ASYNC_READY_CACHE_SECONDS = env_float("HELLO_ASYNC_READY_CACHE_SECONDS", 1.0)
 # Deadline of each /readyz check (upstream GET, database SELECT 1), in seconds.
@@ -295,7 +283,7 @@ HELLO_ASYNC_LAB = env_bool("HELLO_ASYNC_LAB", not PRODUCTION)
 # ``Authorization: Bearer <token>`` and is off (404) while no token is set.
 HELLO_ASYNC_METRICS_TOKEN = os.environ.get("HELLO_ASYNC_METRICS_TOKEN", "").strip()
 
-# --- Task queue: Django Tasks on the database (django-tasks-db), see hello_async/worker.py ------
+# --- Task queue: Django Tasks on the database (django-tasks-db), see hello_async/work/worker ---
 
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 # A RUNNING task whose worker sent no heartbeat for this long (s) goes back to READY (or FAILED).

@@ -60,3 +60,9 @@ def test_every_environment_variable_is_documented() -> None:
     documented = (ROOT / "docs" / "settings.md").read_text()
     missing = sorted(name for name in names if f"`{name}`" not in documented)
     assert not missing, f"not in docs/settings.md: {missing}"
+
+
+def test_an_unknown_fork_to_turn_off_stops_startup() -> None:
+    result = run_django({"HELLO_ASYNC_FASTPATH_OFF": "handler,warp_drive"}, "check")
+    assert result.returncode != 0
+    assert "HELLO_ASYNC_FASTPATH_OFF names no fork warp_drive" in result.stderr

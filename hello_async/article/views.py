@@ -8,41 +8,55 @@ from django.views.decorators.http import require_http_methods, require_safe
 
 from hello_async.article import kitchen, smoke_runs
 from hello_async.models import SmokeRun
-from hello_async.web.params import int_param, text
+from hello_async.web.lean import lean_middleware
+from hello_async.web.params import limit_param
+from hello_async.web.responses import text
 from hello_async.work import background
 
 
+@lean_middleware
 @require_safe
 async def index(request: HttpRequest) -> HttpResponse:
+    """Hello, async Django!"""
     return text("Hello, async Django!")
 
 
+@lean_middleware
 @require_safe
 async def async_view(request: HttpRequest) -> HttpResponse:
+    """Answers at once; the log counts 1..5, then <Response [200 OK]>."""
     background.submit(kitchen.ahttp_call, name="http_call_async")
     return text("Non-blocking HTTP request")
 
 
+@lean_middleware
 @require_safe
 def sync_view(request: HttpRequest) -> HttpResponse:
+    """Counts 1..5 with blocking sleeps, then answers (~5 s)."""
     kitchen.http_call()
     return text("Blocking HTTP request")
 
 
+@lean_middleware
 @require_safe
 async def async_with_sync_view(request: HttpRequest) -> HttpResponse:
+    """Answers at once; the count runs in a worker thread."""
     background.submit(kitchen.ahttp_call_in_thread, name="http_call_sync")
     return text("Non-blocking HTTP request (via sync_to_async)")
 
 
+@lean_middleware
 @require_safe
 async def smoke_some_meats(request: HttpRequest) -> HttpResponse:
+    """Two gathered waits: ~2 s, not 3."""
     result = await kitchen.asmoke_some_meats()
     return text(f"Smoked {result.count} meats with {result.flavor}!")
 
 
+@lean_middleware
 @require_safe
 async def burn_some_meats(request: HttpRequest) -> HttpResponse:
+    """Blocks the event loop for 5 s: every request waits."""
     kitchen.oversmoke()  # a blocking call in an async view: the anti-pattern, on purpose
     return text("Burned some meats.")
 
@@ -52,20 +66,17 @@ async def burn_some_meats(request: HttpRequest) -> HttpResponse:
 RUNS_LIMIT_MAX = 100
 
 
+@lean_middleware
 @csrf_exempt  # a JSON endpoint without cookie auth; its only effect is a new run record
 @require_http_methods(["GET", "HEAD", "POST"])
 async def smoke_runs_view(request: HttpRequest) -> HttpResponse:
+    """GET lists runs, POST smokes and records one (async ORM)."""
     if request.method == "POST":
         run = await smoke_runs.smoke_run_aperform()
         return JsonResponse(run_json(run), status=201)
-    limit = parse_limit(request.GET.get("limit"))
+    limit = limit_param(request.GET.get("limit"), high=RUNS_LIMIT_MAX)
     runs = await smoke_runs.smoke_run_alist(limit=limit)
     return JsonResponse({"runs": [run_json(run) for run in runs]})
-
-
-def parse_limit(raw: str | None) -> int:
-    message = f"limit must be an integer from 1 to {RUNS_LIMIT_MAX}"
-    return int_param(raw, default=20, low=1, high=RUNS_LIMIT_MAX, message=message)
 
 
 def run_json(run: SmokeRun) -> dict[str, object]:

@@ -11,11 +11,11 @@ only read headers and cookies or set headers; the few that may touch the databas
 
 Each class below is the Django class with :class:`InlineHooksMixin`, which calls the hooks inline
 on the loop unless ``request_needs_thread`` / ``response_needs_thread`` say the hook may block,
-in which case it goes to the thread exactly as Django would. ``hello_async.fastpath.handler``
-loads these in place of the Django classes named in ``settings.MIDDLEWARE`` (which keeps Django's
-names, so
-its system checks still recognise them); tests/fastpath/test_middleware.py fails if a Django class
-grows a hook this module does not know about.
+in which case it goes to the thread exactly as Django would. hello_async.fastpath.chain loads
+these in place of the Django classes ``settings.MIDDLEWARE`` names (it keeps Django's names, so
+its system checks still recognise them); tests/fastpath/test_middleware.py fails if a Django
+class grows a hook this module does not know about. :class:`FastSecurityMiddleware` also sets
+Django's security headers straight into the response's store (fork ``security``).
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ from django.http import HttpRequest, HttpResponseBase
 from django.http.response import ResponseHeaders
 from django.middleware import clickjacking, common, csp, csrf, locale, security
 from django.utils.deprecation import MiddlewareMixin
+
+from hello_async import fastpath
 
 
 class InlineHooksMixin(MiddlewareMixin):
@@ -76,11 +78,14 @@ class InlineHooksMixin(MiddlewareMixin):
 
 
 class SecurityMiddleware(InlineHooksMixin, security.SecurityMiddleware):
-    """Django's, with ``process_response`` cheaper for a response whose headers are Django's
-    ``ResponseHeaders`` (about 3.5 us -> 1 us): each header Django would set is checked and
-    encoded once, at start-up, and set straight into the headers' store unless present (what
-    ``setdefault`` does). Other responses get Django's ``process_response``;
-    tests/fastpath/test_middleware.py compares the two under several settings."""
+    pass
+
+
+class FastSecurityMiddleware(SecurityMiddleware):
+    """Django's, with each header Django would set checked and encoded once, at start-up, and
+    set straight into a ``ResponseHeaders`` store unless present (what ``setdefault`` does).
+    Other responses get Django's ``process_response``; tests/fastpath/test_middleware.py
+    compares the two under several settings."""
 
     def __init__(self, get_response: Any) -> None:
         super().__init__(get_response)
@@ -225,3 +230,10 @@ REPLACEMENTS: dict[str, type[InlineHooksMixin]] = {
     "django.contrib.messages.middleware.MessageMiddleware": MessageMiddleware,
     "django.middleware.clickjacking.XFrameOptionsMiddleware": XFrameOptionsMiddleware,
 }
+
+
+def replacements() -> dict[str, type[InlineHooksMixin]]:
+    """REPLACEMENTS, with the faster SecurityMiddleware unless its fork is off."""
+    if not fastpath.enabled("security"):
+        return REPLACEMENTS
+    return {**REPLACEMENTS, "django.middleware.security.SecurityMiddleware": FastSecurityMiddleware}

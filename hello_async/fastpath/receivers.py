@@ -2,19 +2,15 @@
 
 Each of Django's receivers (``reset_queries``, ``close_old_connections``, ``close_caches``,
 ``reset_urlconf``) starts by asking an asgiref ``Local`` which connections this thread or task
-has opened: ``hasattr(local, alias)``. On the event loop the answer is almost always "none",
-and a miss costs about 2.5 us (two exceptions raised and caught through four Python frames):
-a third of what Django spends on a small request, five times per request.
+has opened: ``hasattr(local, alias)``. On the event loop the answer is almost always "none", and
+a miss raises and catches two exceptions through four frames, five times per request.
 
-The versions here ask the ``Local``'s storage directly, the way asgiref's ``__getattr__`` reads it
-on a thread with a running event loop, and then do exactly what Django's receiver does with the
+The versions here read the ``Local``'s storage directly, the way asgiref's ``__getattr__`` reads
+it on a thread with a running event loop, then do exactly what Django's receiver does with the
 answer (the same connections, in the same order, the same calls). They stand in for Django's
-receivers only when the handler sends a signal inline on the event loop and Django's receiver is
-connected; any other receiver runs as connected. The asgiref and Django code they mirror is
-pinned by source hash (``hello_async.fastpath.handler.FORKED_SHA256``), and
-tests/fastpath/test_receivers.py compares each answer with ``hasattr`` and each receiver's effect
-with
-Django's.
+receivers only when hello_async.fastpath.signals sends a signal inline on the loop; the code
+they mirror is pinned in hello_async.fastpath.pins, and tests/fastpath/test_receivers.py compares
+each answer with ``hasattr`` and each receiver's effect with Django's.
 """
 
 from __future__ import annotations
@@ -25,11 +21,9 @@ from collections.abc import Callable
 from typing import Any
 
 from asgiref.local import Local, _CVar, _DefaultLocal, _ThreadCriticalLocal
-from django.core import signals
 from django.core.cache import caches, close_caches
 from django.core.handlers.base import reset_urlconf
 from django.db import close_old_connections, connections, reset_queries
-from django.http import HttpResponseBase
 from django.urls import base as urls_base
 from django.utils.connection import BaseConnectionHandler
 
@@ -96,33 +90,3 @@ FAST: dict[Callable[..., Any], Callable[..., Any]] = {
     close_caches: fast_close_caches,
     reset_urlconf: fast_reset_urlconf,
 }
-
-
-def send_sync_receivers(
-    signal: Any, receivers: list[Callable[..., Any]], sender: Any, **named: Any
-) -> None:
-    """Signal.send's loop over ``receivers`` (the signal's sync receivers, no async ones)."""
-    for receiver in receivers:
-        FAST.get(receiver, receiver)(signal=signal, sender=sender, **named)
-
-
-def close_response(response: Any) -> None:
-    """``response.close()``, on the loop, for a request whose context made no thread."""
-    if type(response).close is not HttpResponseBase.close:
-        response.close()
-        return
-    sync_receivers, async_receivers = signals.request_finished._live_receivers(
-        response._handler_class
-    )
-    if async_receivers:
-        response.close()
-        return
-    # HttpResponseBase.close()
-    for closer in response._resource_closers:
-        try:  # noqa: SIM105 (as Django has it)
-            closer()
-        except Exception:
-            pass
-    response._resource_closers.clear()
-    response.closed = True
-    send_sync_receivers(signals.request_finished, sync_receivers, response._handler_class)

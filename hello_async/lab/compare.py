@@ -27,7 +27,9 @@ from django.urls import path
 from django.views.decorators.http import require_safe
 
 from hello_async import upstream
-from hello_async.web.params import int_param, text
+from hello_async.web.lean import lean_middleware
+from hello_async.web.params import int_param
+from hello_async.web.responses import text
 from hello_async.work import background
 
 MAX_MS = 5000
@@ -43,18 +45,21 @@ def upstream_path(request: HttpRequest) -> str:
     return f"/delay/{delay_ms / 1000:g}" if delay_ms else "/"
 
 
+@lean_middleware
 @require_safe
 def sync_call(request: HttpRequest) -> HttpResponse:
     response = upstream.get(upstream_path(request))
     return text(f"sync: {response.status_code}")
 
 
+@lean_middleware
 @require_safe
 async def async_call(request: HttpRequest) -> HttpResponse:
     response = await upstream.aget(upstream_path(request))
     return text(f"async: {response.status_code}")
 
 
+@lean_middleware
 @require_safe
 async def background_call(request: HttpRequest) -> HttpResponse:
     where = upstream_path(request)
@@ -62,6 +67,7 @@ async def background_call(request: HttpRequest) -> HttpResponse:
     return text("background: queued")
 
 
+@lean_middleware
 @require_safe
 async def sequential(request: HttpRequest) -> HttpResponse:
     where = upstream_path(request)
@@ -83,6 +89,7 @@ async def agather_both[T](
     return one.result(), two.result()
 
 
+@lean_middleware
 @require_safe
 async def gathered(request: HttpRequest) -> HttpResponse:
     where = upstream_path(request)
@@ -107,6 +114,7 @@ async def _aget_with_own_client(where: str) -> int:
     return upstream.check_status(response).status_code
 
 
+@lean_middleware
 @require_safe
 async def client_per_call(request: HttpRequest) -> HttpResponse:
     where = upstream_path(request)
@@ -114,6 +122,7 @@ async def client_per_call(request: HttpRequest) -> HttpResponse:
     return text(f"client per call: {first} {second}")
 
 
+@lean_middleware
 @require_safe
 async def block(request: HttpRequest) -> HttpResponse:
     ms = parse_ms(request, "ms")
@@ -121,6 +130,7 @@ async def block(request: HttpRequest) -> HttpResponse:
     return text(f"blocked the loop for {ms} ms")
 
 
+@lean_middleware
 @require_safe
 async def nonblock(request: HttpRequest) -> HttpResponse:
     ms = parse_ms(request, "ms")

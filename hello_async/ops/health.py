@@ -28,16 +28,19 @@ from django.views.decorators.http import require_safe
 from hello_async import upstream
 from hello_async.ops import metrics
 from hello_async.web import access
-from hello_async.web.params import text
+from hello_async.web.lean import lean_middleware
+from hello_async.web.responses import text
 
 logger = logging.getLogger(__name__)
 
 
+@lean_middleware
 @require_safe
 async def healthz(request: HttpRequest) -> HttpResponse:
     return text("ok\n")
 
 
+@lean_middleware
 @require_safe
 async def readyz(request: HttpRequest) -> HttpResponse:
     checks = await asyncio.gather(
@@ -47,6 +50,7 @@ async def readyz(request: HttpRequest) -> HttpResponse:
     return text("".join(line for line, _ in checks), status=200 if ready else 503)
 
 
+@lean_middleware
 @access.metrics_guard
 @require_safe
 async def metrics_view(request: HttpRequest) -> HttpResponse:

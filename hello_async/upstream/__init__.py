@@ -7,16 +7,8 @@ aiohttp_transport.py   httpx-aiohttp's transport, with the same limits
 local.py               a local httpbin, so everything works offline
 """
 
-from hello_async.upstream.client import (
-    Upstream,
-    aget,
-    check_status,
-    describe,
-    get,
-    get_upstream,
-    set_upstream,
-    translate,
-)
+from hello_async.upstream.client import Upstream, aget, get, get_upstream, set_upstream
+from hello_async.upstream.errors import check_status, describe, translate
 
 __all__ = [
     "Upstream",

@@ -28,6 +28,7 @@ from hello_async.upstream.limits import (
     adecode,
     check_header_values,
     check_request_head,
+    read_response,
 )
 
 
@@ -173,13 +174,13 @@ class BoundedAiohttpTransport(AiohttpTransport):
             aiohttp_response.close()  # not back to the pool: its framing is not to be trusted
             raise
         await stream.aclose()
-        read = httpx.Response(
+        read = read_response(
             response.status_code,
-            headers=response.headers,
-            stream=httpx.ByteStream(raw),
+            response.headers.raw,
+            content,
+            coding=coding,
             extensions={**response.extensions, "http_version": http_version},
             request=request,
         )
-        read._content = content
         read.elapsed = timedelta(seconds=time.perf_counter() - started)
         return read

@@ -2,71 +2,48 @@
 
 Lifetimes
     * **Async**: one ``httpx.AsyncClient`` per event loop that an ASGI lifespan started
-      (:meth:`Upstream.astart` / :meth:`Upstream.aclose`, wired in ``hello_async.ops.lifespan``).
+      (:meth:`Upstream.astart` / :meth:`Upstream.aclose`, wired in hello_async.ops.lifespan).
       An ``AsyncClient`` belongs to the loop it first ran on, so a loop without a lifespan (the
       one-off loop Django makes per request under WSGI, ``runserver`` or the sync test client)
       gets a client for that call only, closed when the call ends: nothing outlives its loop.
     * **Sync**: one ``httpx.Client`` for the process (thread-safe), created on first use and
-      closed at shutdown. A client per call costs an SSL context each time (~16 ms of CPU).
+      closed at shutdown: a client per call would build an SSL context each time.
 
-Transport
-    The async client keeps HTTPX's API on a transport of its own (hello_async.upstream.transport:
-    HTTP/1.1 on asyncio and httptools, about 90 us of CPU less per call than httpx-aiohttp);
-    ``UPSTREAM_TRANSPORT=aiohttp`` puts it on aiohttp's pool (httpx-aiohttp) instead. Not on
-    httpcore: under hundreds of concurrent calls httpcore 1.0's pool does work proportional to
-    requests x connections on every state change and collapses (docs/architecture.md).
-    The pool holds ``UPSTREAM_MAX_CONNECTIONS`` connections: size it for the concurrent calls.
-    The client is ``httpx.AsyncClient`` minus two per-call costs our calls never use
-    (hello_async.fastpath.httpclient: cookie-jar shims for responses that set no cookie, the
-    no-op auth flow): about 30 us less per call.
+Clients
+    The async client is on our HTTP/1.1 transport (hello_async.upstream.transport), or on
+    httpx-aiohttp with ``UPSTREAM_TRANSPORT=aiohttp`` (the default without the fast path); with
+    the fast path it is HTTPX's client minus its per-call costs (hello_async.fastpath.httpclient).
+    The pool holds ``UPSTREAM_MAX_CONNECTIONS``: size it for the concurrent calls.
 
-Deadlines
-    HTTPX timeouts apply per operation, so a server dripping a byte a second never trips them.
-    Every call therefore also runs under a total deadline, ``UPSTREAM_TIMEOUT``: async calls
-    under ``asyncio.timeout``; sync calls on a network backend that gives every socket read and
-    write only the time left until the call's deadline (the headers too, which no check between
-    body chunks can bound).
+Deadlines and limits
+    HTTPX's timeouts apply per operation; every call also runs under a total deadline,
+    ``UPSTREAM_TIMEOUT`` (``asyncio.timeout``; the sync transport bounds each socket operation
+    by what is left of it). Every answer is held to hello_async.upstream.limits.
 
 Errors
-    Every failure leaves this module as an ``UpstreamError`` (hello_async.errors), raised
-    ``from`` the original exception; the middleware maps them to 502/504.
+    Every failure leaves as an ``UpstreamError`` (hello_async.upstream.errors), raised ``from``
+    the original exception; the error middleware maps them to 502/504.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import logging
 import threading
-import time
-from collections.abc import Callable, Iterable
-from typing import Any, cast
+from collections.abc import Callable
 
 import aiohttp
-import httpcore
 import httpx
 from django.conf import settings
 
-from hello_async.errors import (
-    UpstreamBadResponse,
-    UpstreamBadStatus,
-    UpstreamError,
-    UpstreamTimeout,
-    UpstreamUnavailable,
-)
-from hello_async.fastpath.httpclient import LeanAsyncClient
-from hello_async.ops import metrics
+from hello_async import fastpath
+from hello_async.errors import UpstreamTimeout
 from hello_async.upstream import local as local_upstream
 from hello_async.upstream.aiohttp_transport import BoundedAiohttpTransport
-from hello_async.upstream.limits import (
-    IDENTITY_HEADERS,
-    RequestRefused,
-    ResponseLimits,
-    ResponseRefused,
-    check_header_values,
-    check_request_head,
-    decode,
-)
+from hello_async.upstream.errors import check_status, translate
+from hello_async.upstream.limits import IDENTITY_HEADERS, ResponseLimits
+from hello_async.upstream.stats import timed_call
+from hello_async.upstream.sync_transport import SyncTransport, bounded_call
 from hello_async.upstream.transport import Http11Transport
 
 logger = logging.getLogger(__name__)
@@ -92,7 +69,7 @@ class _Serving:
         url = self._urls.get(path)
         if url is None:
             url = httpx.URL(self.base_url + path)
-            if len(self._urls) < 1024:  # compare's /delay/<s> paths are many; keep it bounded
+            if len(self._urls) < 1024:  # bounded: a caller may ask for any number of paths
                 self._urls[path] = url
         return url
 
@@ -159,8 +136,17 @@ class Upstream:
                 limits=limits, response_limits=self.response_limits()
             )
         else:
-            transport = Http11Transport(limits=limits, response_limits=self.response_limits())
-        return LeanAsyncClient(
+            transport = Http11Transport(
+                limits=limits,
+                response_limits=self.response_limits(),
+                hand_over_read=fastpath.enabled("handover"),
+            )
+        client_class: type[httpx.AsyncClient] = httpx.AsyncClient
+        if fastpath.enabled("client"):
+            from hello_async.fastpath.httpclient import LeanAsyncClient
+
+            client_class = LeanAsyncClient
+        return client_class(
             base_url=self.base_url,
             headers=IDENTITY_HEADERS,
             timeout=self._httpx_timeout(),
@@ -217,19 +203,15 @@ class Upstream:
     def get(self, path: str = "/") -> httpx.Response:
         """Blocking GET of ``path`` with the process's shared sync client. Raises UpstreamError."""
         url = f"{self.base_url}{path}"
-        limits = self.response_limits()
-        token = _sync_call.set(_SyncCall(time.monotonic() + self.timeout, limits))
         try:
-            # The transport reads the body within the limits and the deadline (_BoundedTransport).
-            response = self._client_sync().get(path)
+            with bounded_call(self.timeout, self.response_limits()):
+                response = self._client_sync().get(path)
         except TimeoutError as exc:
             raise UpstreamTimeout(
                 f"Upstream timed out: no answer from {url} within {self.timeout:g} s"
             ) from exc
         except httpx.HTTPError as exc:
             raise translate(exc, url=url) from exc
-        finally:
-            _sync_call.reset(token)
         return check_status(response)
 
     def _client_sync(self) -> httpx.Client:
@@ -240,7 +222,7 @@ class Upstream:
                     headers=IDENTITY_HEADERS,
                     timeout=self._httpx_timeout(),
                     transport=self._sync_transport
-                    or _BoundedTransport(self._limits(), self.response_limits()),
+                    or SyncTransport(self._limits(), self.response_limits()),
                     trust_env=False,
                 )
             return self._sync_client
@@ -251,205 +233,6 @@ class Upstream:
             client, self._sync_client = self._sync_client, None
         if client is not None:
             client.close()
-
-
-def check_status(response: httpx.Response) -> httpx.Response:
-    if response.status_code >= 400:
-        raise UpstreamBadStatus(
-            f"Upstream answered {response.status_code} {response.reason_phrase} "
-            f"for {response.request.url}",
-            upstream_status=response.status_code,
-        )
-    return response
-
-
-def translate(exc: httpx.HTTPError | aiohttp.ClientError, *, url: str) -> UpstreamError:
-    """Map an HTTPX error (from either transport) to the project's upstream errors."""
-    cause: BaseException = exc.__cause__ or exc
-    # httpx-aiohttp maps every aiohttp ClientConnectionError (a reset included) to
-    # ConnectTimeout, so the original aiohttp error decides what really happened. The sync
-    # transport's timeouts arrive as httpx timeouts caused by httpcore's (not TimeoutError).
-    is_timeout = isinstance(cause, TimeoutError) or (
-        isinstance(exc, httpx.TimeoutException) and not isinstance(cause, aiohttp.ClientError)
-    )
-    if is_timeout:
-        return UpstreamTimeout(f"Upstream timed out: {url} ({describe(cause)})")
-    if isinstance(exc, RequestRefused):
-        return UpstreamUnavailable(f"Upstream request not sent: {url} ({exc})")
-    if isinstance(exc, ResponseRefused):
-        return UpstreamBadResponse(f"Upstream answer refused: {url} ({exc})")
-    if isinstance(exc, httpx.ProtocolError) or isinstance(cause, _AIOHTTP_BAD_ANSWER):
-        # The answer did not parse (aiohttp: a line or a header count over its limits too).
-        return UpstreamBadResponse(f"Upstream sent a bad answer: {url} ({describe(cause)})")
-    if isinstance(exc, httpx.ConnectError) or _is_refused(cause):
-        return UpstreamUnavailable(f"Upstream refused the connection: {url} ({describe(cause)})")
-    return UpstreamUnavailable(f"Upstream connection failed: {url} ({describe(cause)})")
-
-
-_AIOHTTP_BAD_ANSWER = (aiohttp.ClientResponseError, aiohttp.http_exceptions.HttpProcessingError)
-
-
-def _is_refused(exc: BaseException) -> bool:
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, ConnectionRefusedError):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
-
-
-def describe(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-# --- the sync call's total deadline and wire budget ---------------------------------------------
-
-
-class _SyncCall:
-    """When the current sync call must be over (``time.monotonic()``), and how many more bytes
-    its head may take: h11 bounds one unfinished head (100 KiB), but httpcore reads interim
-    answers one after another without a bound."""
-
-    __slots__ = ("deadline", "head_left", "limits")
-
-    def __init__(self, deadline: float, limits: ResponseLimits) -> None:
-        self.deadline = deadline
-        self.limits = limits
-        self.head_left: int | None = limits.max_header_bytes  # None once the head is in
-
-
-def _trace(event: str, info: dict[str, Any]) -> None:
-    """httpcore's trace extension: the final answer's head is in (the body is counted after)."""
-    if event == "http11.receive_response_headers.complete":
-        call = _sync_call.get()
-        if call is not None:
-            call.head_left = None
-
-
-# The current sync call; None outside Upstream.get.
-_sync_call: contextvars.ContextVar[_SyncCall | None] = contextvars.ContextVar(
-    "upstream_sync_call", default=None
-)
-
-
-def _time_left(timeout: float | None, error: type[httpcore.TimeoutException]) -> float | None:
-    """The per-operation ``timeout``, shortened to what is left of the call's deadline."""
-    call = _sync_call.get()
-    if call is None:
-        return timeout
-    left = call.deadline - time.monotonic()
-    if left <= 0:
-        raise error("the call's total deadline has passed")
-    return left if timeout is None else min(timeout, left)
-
-
-class _DeadlineStream(httpcore.NetworkStream):
-    def __init__(self, stream: httpcore.NetworkStream) -> None:
-        self._stream = stream
-
-    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        call = _sync_call.get()
-        if call is None or call.head_left is None:
-            return self._stream.read(max_bytes, _time_left(timeout, httpcore.ReadTimeout))
-        # The head is not in yet: read no more than it may still take (and a byte to tell).
-        if call.head_left < 0:
-            raise call.limits.head_too_large()
-        max_bytes = min(max_bytes, call.head_left + 1)
-        data = self._stream.read(max_bytes, _time_left(timeout, httpcore.ReadTimeout))
-        call.head_left -= len(data)
-        return data
-
-    def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self._stream.write(buffer, _time_left(timeout, httpcore.WriteTimeout))
-
-    def close(self) -> None:
-        self._stream.close()
-
-    def start_tls(self, *args: Any, **kwargs: Any) -> httpcore.NetworkStream:
-        return _DeadlineStream(self._stream.start_tls(*args, **kwargs))
-
-    def get_extra_info(self, info: str) -> Any:
-        return self._stream.get_extra_info(info)
-
-
-class _DeadlineBackend(httpcore.NetworkBackend):
-    """httpcore's sync sockets, each read and write bounded by the call's deadline."""
-
-    def __init__(self) -> None:
-        self._backend = httpcore.SyncBackend()
-
-    def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.NetworkStream:
-        stream = self._backend.connect_tcp(
-            host, port, _time_left(timeout, httpcore.ConnectTimeout), local_address, socket_options
-        )
-        return _DeadlineStream(stream)
-
-    def sleep(self, seconds: float) -> None:
-        self._backend.sleep(seconds)
-
-
-class _BoundedTransport(httpx.HTTPTransport):
-    """httpx's sync transport on sockets bounded by the call's deadline (_DeadlineBackend),
-    handing over answers read within the upstream's limits (hello_async.upstream.limits).
-
-    h11 keeps at most 100 KiB of an unfinished head (httpcore's setting), so a head past
-    ``max_header_bytes`` costs that much before it is refused; the body is counted as it
-    arrives and decoded in bounded steps."""
-
-    def __init__(self, limits: httpx.Limits, response_limits: ResponseLimits) -> None:
-        super().__init__(trust_env=False, limits=limits)
-        self.response_limits = response_limits
-        # httpx takes no network backend: swap its pool for one with the same limits on
-        # ours. httpx is pinned below 0.29, where ``_pool`` is set only here.
-        self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(trust_env=False),
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            network_backend=_DeadlineBackend(),
-        )
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        limits = self.response_limits
-        method = request.method.encode("ascii", "replace")
-        check_request_head(method, request.headers.raw)
-        request.extensions = {**request.extensions, "trace": _trace}
-        response = super().handle_request(request)
-        stream = cast(httpx.SyncByteStream, response.stream)
-        try:
-            version = response.extensions.get("http_version", b"")
-            coding = limits.check_head(response.status_code, version, response.headers.raw)
-            check_header_values(response.headers.raw)  # h11 lets control characters by
-            chunks = []
-            size = 0
-            for chunk in stream:  # a piece per h11 event: a chunk, or a read
-                size += len(chunk)
-                if size > limits.max_body_bytes:
-                    raise limits.body_too_large()
-                chunks.append(chunk)
-                if len(chunks) > limits.max_body_chunks:
-                    raise limits.too_many_chunks()
-            raw = b"".join(chunks)
-            content = decode(raw, coding, limits)
-        finally:
-            stream.close()  # an unread answer's connection is closed, not pooled
-        read = httpx.Response(
-            response.status_code,
-            headers=response.headers,
-            stream=httpx.ByteStream(raw),
-            extensions=response.extensions,
-            request=request,
-        )
-        read._content = content
-        return read
 
 
 # --- the process's instance -------------------------------------------------------------------
@@ -469,10 +252,10 @@ def set_upstream(upstream: Upstream) -> Upstream:
 
 
 async def aget(path: str = "/") -> httpx.Response:
-    with metrics.upstream_call():  # latency histogram, errors by kind
+    with timed_call():  # for /metrics: the latency histogram, errors by kind
         return await _upstream.aget(path)
 
 
 def get(path: str = "/") -> httpx.Response:
-    with metrics.upstream_call():
+    with timed_call():
         return _upstream.get(path)

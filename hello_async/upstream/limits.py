@@ -31,6 +31,7 @@ import re
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
@@ -190,6 +191,30 @@ async def adecode(raw: bytes, coding: str | None, limits: ResponseLimits) -> byt
         parts.append(part)
         await asyncio.sleep(0)
     return b"".join(parts)
+
+
+def read_response(
+    status: int,
+    headers: list[tuple[bytes, bytes]],
+    content: bytes,
+    *,
+    coding: str | None,
+    extensions: dict[str, Any],
+    request: httpx.Request | None = None,
+) -> httpx.Response:
+    """An answer read whole, as a transport hands one to HTTPX through its public API: a stream
+    of ``content``, decoded already, so the headers stop naming a coding (HTTPX would decode it
+    again)."""
+    if coding is not None:
+        dropped = (b"content-encoding", b"content-length")
+        headers = [(name, value) for name, value in headers if name.lower() not in dropped]
+    return httpx.Response(
+        status,
+        headers=headers,
+        stream=httpx.ByteStream(content),
+        extensions=extensions,
+        request=request,
+    )
 
 
 # --- requests ------------------------------------------------------------------------------------

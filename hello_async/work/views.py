@@ -13,8 +13,8 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_safe
 
 from hello_async.article import kitchen
-from hello_async.article.views import parse_limit
 from hello_async.errors import BadRequest
+from hello_async.web.params import limit_param
 from hello_async.work import orders as smoke_orders
 from hello_async.work.orders import SmokeOrder
 
@@ -35,7 +35,8 @@ async def orders_view(request: HttpRequest) -> HttpResponse:
         )
         response["Location"] = status_url
         return response
-    orders = await smoke_orders.smoke_order_alist(limit=parse_limit(request.GET.get("limit")))
+    limit = limit_param(request.GET.get("limit"), high=100)
+    orders = await smoke_orders.smoke_order_alist(limit=limit)
     return JsonResponse({"orders": [order_json(order) for order in orders]})
 
 

@@ -100,7 +100,7 @@ def test_security_process_response_is_djangos(
     from django.middleware.security import SecurityMiddleware as Django
     from django.test import RequestFactory
 
-    from hello_async.fastpath.middleware import SecurityMiddleware as Ours
+    from hello_async.fastpath.middleware import FastSecurityMiddleware as Ours
 
     for name, value in overrides.items():
         setattr(settings, name, value)

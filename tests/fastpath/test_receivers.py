@@ -17,7 +17,8 @@ from django.http import HttpResponse
 from django.urls import base as urls_base
 from django.urls import get_urlconf, set_urlconf
 
-from hello_async.fastpath.receivers import FAST, close_response, local_has
+from hello_async.fastpath.receivers import FAST, local_has
+from hello_async.fastpath.signals import close_response
 
 
 def _locals() -> list[Local]:

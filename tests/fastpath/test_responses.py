@@ -1,4 +1,4 @@
-"""params.text(): the same HttpResponse Django's constructor builds, only cheaper."""
+"""The fast path's text(): the same HttpResponse Django's constructor builds, only cheaper."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import pytest
 from django.http import HttpResponse
 from django.http.response import ResponseHeaders
 
-from hello_async.web.params import TEXT_CONTENT_TYPE, text
+from hello_async.fastpath.responses import text
+from hello_async.web.responses import TEXT_CONTENT_TYPE
 
 
 def _state(response: HttpResponse) -> list[tuple[str, Any]]:

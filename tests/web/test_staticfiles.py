@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from hello_async.fastpath.handler import HelloASGIHandler
+from hello_async.fastpath.handler import FastASGIHandler
 from tests.support.servers import Process, http_scope, uvicorn_server
 
 SERVESTATIC = "servestatic.middleware.ServeStaticMiddleware"
@@ -66,13 +66,13 @@ def our_middleware() -> list[str]:
 
 
 @pytest.fixture(params=[True, False], ids=["debug", "no-debug"])
-def handler(request: pytest.FixtureRequest, settings: Any) -> HelloASGIHandler:
+def handler(request: pytest.FixtureRequest, settings: Any) -> FastASGIHandler:
     settings.DEBUG = request.param
     settings.MIDDLEWARE = our_middleware()
-    return HelloASGIHandler()  # ServeStatic reads DEBUG once, when the middleware is built
+    return FastASGIHandler()  # ServeStatic reads DEBUG once, when the middleware is built
 
 
-async def astatus(app: HelloASGIHandler, path: str) -> int:
+async def astatus(app: FastASGIHandler, path: str) -> int:
     """The status ``app`` answers a GET of ``path`` (decoded, as a server hands it over) with."""
     scope = http_scope(path)
     scope["raw_path"] = quote(path, safe="/", errors="surrogateescape").encode()
@@ -95,19 +95,19 @@ async def astatus(app: HelloASGIHandler, path: str) -> int:
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("path", MISSING)
-def test_a_missing_file_folder_or_root_is_404(handler: HelloASGIHandler, path: str) -> None:
+def test_a_missing_file_folder_or_root_is_404(handler: FastASGIHandler, path: str) -> None:
     decoded = path.replace("%2e", ".").replace("%00", "\x00").replace("%ff", "\xff")
     assert asyncio.run(astatus(handler, decoded)) == 404
 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("path", PRESENT)
-def test_a_present_file_is_served(handler: HelloASGIHandler, path: str) -> None:
+def test_a_present_file_is_served(handler: FastASGIHandler, path: str) -> None:
     assert asyncio.run(astatus(handler, path)) == 200
 
 
 @pytest.mark.django_db
-def test_no_static_path_makes_a_5xx(handler: HelloASGIHandler) -> None:
+def test_no_static_path_makes_a_5xx(handler: FastASGIHandler) -> None:
     seen: set[int] = set()
 
     @hypothesis_settings(
@@ -127,7 +127,7 @@ def test_servestatic_alone_answers_500_under_debug(settings: Any) -> None:
     """The cause, kept in view: if a ServeStatic upgrade stops raising, the subclass may go."""
     settings.DEBUG = True
     settings.MIDDLEWARE = [SERVESTATIC if name == OURS else name for name in our_middleware()]
-    assert asyncio.run(astatus(HelloASGIHandler(), "/static/nope.css")) == 500
+    assert asyncio.run(astatus(FastASGIHandler(), "/static/nope.css")) == 500
 
 
 # --- on a real Uvicorn, with the settings as they are ------------------------------------------

@@ -1,0 +1,17 @@
+"""The article's URLs: its six views, and the async ORM's smoke runs."""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from hello_async.article import views
+
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("async/", views.async_view, name="async"),
+    path("sync/", views.sync_view, name="sync"),
+    path("sync_to_async/", views.async_with_sync_view, name="sync_to_async"),
+    path("smoke_some_meats/", views.smoke_some_meats, name="smoke_some_meats"),
+    path("burn_some_meats/", views.burn_some_meats, name="burn_some_meats"),
+    path("smoke_runs/", views.smoke_runs_view, name="smoke_runs"),
+]
