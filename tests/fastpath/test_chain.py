@@ -20,7 +20,7 @@ LEAN = {
 
 def test_the_marked_views_are_found_in_the_urlconf() -> None:
     paths, prefixes = chain.lean_routes()
-    assert paths == LEAN
+    assert {path for path in paths if not path.startswith("/compare/")} == LEAN
     assert prefixes == ("/compare/",)  # every view of that include is marked
 
 
