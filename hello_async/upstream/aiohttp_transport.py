@@ -43,6 +43,7 @@ class _BoundedHandler(ResponseHandler):
     """
 
     SLICE = 16 * 1024
+    HEAD_SLICE = 1024
 
     def __init__(self, loop: asyncio.AbstractEventLoop, *, limits: ResponseLimits) -> None:
         super().__init__(loop)
@@ -70,8 +71,12 @@ class _BoundedHandler(ResponseHandler):
         super().feed_data(data, size)
 
     def data_received(self, data: bytes) -> None:
-        for start in range(0, len(data), self.SLICE):
-            piece = data[start : start + self.SLICE]
+        start = 0
+        while start < len(data):
+            # Small slices until the head is in: each interim answer parsed is Python objects.
+            size = self.HEAD_SLICE if self._head_bytes is not None else self.SLICE
+            piece = data[start : start + size]
+            start += size
             if self._head_bytes is not None:
                 self._head_bytes += len(piece)
             else:
