@@ -66,13 +66,21 @@ def free_port() -> int:
 class Child:
     """A child process with its output going to a log file (read on failure)."""
 
-    def __init__(self, name: str, argv: Sequence[str], *, env: Mapping[str, str], log: Path):
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str],
+        log: Path,
+        cwd: Path = ROOT,
+    ):
         self.name = name
         self.log_path = log
         self._log = log.open("w")
         self.popen = subprocess.Popen(
             list(argv),
-            cwd=ROOT,
+            cwd=cwd,
             env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
             stdin=subprocess.DEVNULL,
             stdout=self._log,

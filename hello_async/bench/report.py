@@ -99,6 +99,7 @@ def scenario_json(result: ScenarioResult, delay_ms: float) -> dict[str, Any]:
             "metric": sc.ratio_metric,
             "value": _finite(scenario_ratio(result)),
         },
+        "reference": sc.reference_key,
         "variants": [variant_json(result, item) for item in result.variants],
         "chart": f"{sc.name}.png",
     }
@@ -152,6 +153,7 @@ def table(data: dict[str, Any]) -> Table:
     out.add_column("server", style="dim")
     out.add_column("c", justify="right")
     out.add_column("req/s", justify="right")
+    out.add_column("x ref", justify="right")
     out.add_column("of floor", justify="right")
     out.add_column("p50 ms", justify="right")
     out.add_column("p99 ms", justify="right")
@@ -160,13 +162,19 @@ def table(data: dict[str, Any]) -> Table:
     out.add_column("peak threads", justify="right")
     for sc in data["scenarios"]:
         first = True
+        by_key = {v["key"]: v for v in sc["variants"]}
+        reference = by_key.get(sc.get("reference", ""))
         for v in sc["variants"]:
+            against = "—"
+            if reference is not None and reference["rps"] and v["rps"] is not None:
+                against = f"{v['rps'] / reference['rps']:.2f}"
             out.add_row(
                 sc["name"] if first else "",
                 v["label"],
                 v["server"],
                 str(sc["concurrency"]),
                 _num(v["rps"]) if v["requests"] else "[red]0: none answered[/red]",
+                against,
                 _pct(v["fraction_of_floor"]),
                 _num(v["p50_ms"], 1),
                 _num(v["p99_ms"], 1),
@@ -183,6 +191,7 @@ def table(data: dict[str, Any]) -> Table:
                 "delay server",
                 str(up["concurrency"]),
                 _num(up["rps"]),
+                "",
                 _pct(up["fraction_of_floor"]),
                 _num(up["p50_ms"], 1),
                 _num(up["p99_ms"], 1),
@@ -202,6 +211,7 @@ def table(data: dict[str, Any]) -> Table:
             "",
             "",
             cells["rps"],
+            "",
             "",
             cells["p50_ms"],
             cells["p99_ms"],

@@ -16,6 +16,7 @@ import httpx
 
 from hello_async.bench.loadgen import LoadGenerator
 from hello_async.bench.processes import (
+    ROOT,
     Child,
     CpuPlan,
     Monitor,
@@ -121,7 +122,7 @@ class Runner:
         env = {**variant.server.env, "UPSTREAM_URL": self.upstream_url}
         argv = [*self.plan.prefix(self.plan.server), *variant.server.command(port)]
         log = self.logs / f"{scenario.name}-{variant.key}-{round_no}.log"
-        server = Child(variant.label, argv, env=env, log=log)
+        server = Child(variant.label, argv, env=env, log=log, cwd=variant.server.cwd or ROOT)
         base = f"http://127.0.0.1:{port}"
         try:
             wait_http_ready(server, f"{base}/")

@@ -10,7 +10,10 @@ import math
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
+
+from hello_async.fastpath import FORKS
 
 Metric = Literal["rps", "p50_ms", "p99_ms"]
 
@@ -25,6 +28,7 @@ class ServerSpec:
     name: str
     argv: tuple[str, ...]
     env: Mapping[str, str] = field(default_factory=dict)
+    cwd: Path | None = None  # another checkout of the project (the bench's --baseline)
 
     def command(self, port: int) -> list[str]:
         return [arg.replace("{port}", str(port)) for arg in self.argv]
@@ -32,19 +36,26 @@ class ServerSpec:
 
 def django_env(concurrency: int, fan_out: int) -> dict[str, str]:
     """Production-like settings: DEBUG off, quiet logs, no demo waits, a pool sized for the
-    load (every concurrent request may hold ``fan_out`` upstream connections). The scenarios
-    call ``/compare/...``: the lab switch is on whatever the environment says."""
+    load (every concurrent request may hold ``fan_out`` upstream connections), the compare
+    endpoints on."""
     return {
         "DJANGO_SETTINGS_MODULE": "hello_async.settings",
         "DJANGO_DEBUG": "0",
-        "HELLO_ASYNC_LAB": "1",
         "HELLO_ASYNC_TIME_SCALE": "0",
         "HELLO_ASYNC_LOG_LEVEL": "WARNING",
+        "HELLO_ASYNC_LAB": "1",
         "UPSTREAM_MAX_CONNECTIONS": str(max(100, concurrency * max(1, fan_out))),
     }
 
 
-def uvicorn_django(concurrency: int, fan_out: int) -> ServerSpec:
+def uvicorn_django(
+    concurrency: int,
+    fan_out: int,
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> ServerSpec:
+    """The project under Uvicorn; ``env`` on top of :func:`django_env`; ``cwd`` another checkout."""
     argv: tuple[str, ...] = (
         sys.executable,
         "-m",
@@ -54,15 +65,16 @@ def uvicorn_django(concurrency: int, fan_out: int) -> ServerSpec:
         "{port}",
     )
     return ServerSpec(
-        "Uvicorn, 1 worker", (*argv, *UVICORN_FLAGS), django_env(concurrency, fan_out)
+        "Uvicorn, 1 worker",
+        (*argv, *UVICORN_FLAGS),
+        {**django_env(concurrency, fan_out), **(env or {})},
+        cwd,
     )
 
 
 def uvicorn_stock_django(concurrency: int, fan_out: int) -> ServerSpec:
-    """The same project on Django's stock ASGI handler and middleware (bench/peers)."""
-    argv: tuple[str, ...] = (sys.executable, "-m", "uvicorn", "stock_django:application")
-    argv += ("--app-dir", "bench/peers", "--port", "{port}", *UVICORN_FLAGS)
-    return ServerSpec("Uvicorn, 1 worker", argv, django_env(concurrency, fan_out))
+    """The same project on Django's own handler, middleware and client: no fast path."""
+    return uvicorn_django(concurrency, fan_out, env={"HELLO_ASYNC_FASTPATH": "0"})
 
 
 def gunicorn_sync(concurrency: int) -> ServerSpec:
@@ -132,6 +144,12 @@ class Scenario:
     variants: tuple[Variant, ...]
     ratio: tuple[str, str]  # (numerator key, denominator key)
     ratio_metric: Metric = "rps"
+    on_demand: bool = False  # run only when named (--scenario), not in the full run
+    reference: str | None = None  # each variant's req/s is also shown against this one's
+
+    @property
+    def reference_key(self) -> str:
+        return self.reference or self.ratio[1]
 
     @property
     def upstream_concurrency(self) -> int:
@@ -144,8 +162,54 @@ class Scenario:
         raise KeyError(key)
 
 
-def build(*, quick: bool, delay_ms: float, block_ms: int) -> list[Scenario]:
-    """Every scenario; ``quick`` makes them smaller (less concurrency)."""
+def before(concurrency: int, fan_out: int, path: str, baseline: Path | None) -> tuple[Variant, ...]:
+    """Our server from another checkout (``--baseline``), measured beside the current one."""
+    if baseline is None:
+        return ()
+    server = uvicorn_django(concurrency, fan_out, cwd=baseline)
+    return (Variant("before", f"Django {path}, {baseline.name}", server, path),)
+
+
+def fork_scenarios(delay_ms: float) -> list[Scenario]:
+    """Each fork of the fast path turned off alone, on the three peer rows (docs/performance.md).
+
+    A fork earns its place when turning it off alone costs at least 5% on one row."""
+    rows = [
+        ("forks_hello", "'Hello' (no I/O), 64 concurrent", 64, 0, "/", 0.0),
+        ("forks_fanout", "fan-out, 100 concurrent", 100, 2, "/smoke_some_meats/", delay_ms),
+        ("forks_c1000", "fan-out, 1000 concurrent", 1000, 2, "/smoke_some_meats/", delay_ms),
+    ]
+    scenarios = []
+    for name, title, c, fan_out, path, floor in rows:
+        variants = [
+            Variant("all", "fast path, every fork", uvicorn_django(c, fan_out), path, floor)
+        ]
+        for fork in FORKS:
+            server = uvicorn_django(c, fan_out, env={"HELLO_ASYNC_FASTPATH_OFF": fork})
+            variants.append(Variant(f"no_{fork}", f"without {fork}", server, path, floor))
+        stock = uvicorn_stock_django(c, fan_out)
+        variants.append(Variant("stock", "no fast path (stock Django)", stock, path, floor))
+        scenarios.append(
+            Scenario(
+                name,
+                f"the fast path's forks, one at a time: {title}",
+                "Each fork buys at least 5% on one row when it alone is turned off",
+                c,
+                fan_out,
+                tuple(variants),
+                ("all", "stock"),
+                on_demand=True,
+                reference="all",
+            )
+        )
+    return scenarios
+
+
+def build(
+    *, quick: bool, delay_ms: float, block_ms: int, baseline: Path | None = None
+) -> list[Scenario]:
+    """Every scenario; ``quick`` makes them smaller (less concurrency); ``baseline`` adds the
+    same server from another checkout to the peer rows."""
     c = 20 if quick else 100
     per_call_c = 20
     d = delay_ms
@@ -267,6 +331,7 @@ def build(*, quick: bool, delay_ms: float, block_ms: int) -> list[Scenario]:
                     "/smoke_some_meats/",
                     d,
                 ),
+                *before(c, 2, "/smoke_some_meats/", baseline),
                 Variant("fastapi", "FastAPI peer", fastapi_peer(c), "/smoke_some_meats/", d),
                 *(
                     ()
@@ -302,6 +367,7 @@ def build(*, quick: bool, delay_ms: float, block_ms: int) -> list[Scenario]:
                         "/smoke_some_meats/",
                         d,
                     ),
+                    *before(big, 2, "/smoke_some_meats/", baseline),
                     Variant("fastapi", "FastAPI peer", fastapi_peer(big), "/smoke_some_meats/", d),
                     Variant(
                         "stock",
@@ -324,6 +390,7 @@ def build(*, quick: bool, delay_ms: float, block_ms: int) -> list[Scenario]:
                 0,
                 (
                     Variant("ours", "Django /", uvicorn_django(hello_c, 0), "/"),
+                    *before(hello_c, 0, "/", baseline),
                     Variant("fastapi", "FastAPI peer /", fastapi_peer(hello_c), "/"),
                     Variant(
                         "stock", "stock Django handler /", uvicorn_stock_django(hello_c, 0), "/"
@@ -332,6 +399,7 @@ def build(*, quick: bool, delay_ms: float, block_ms: int) -> list[Scenario]:
                 ("ours", "fastapi"),
             )
         )
+    scenarios += fork_scenarios(d)
     return scenarios
 
 
