@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -53,6 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--scenario", action="append", default=[], metavar="NAME", help="run only these (repeat)"
     )
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="KEY",
+        help="run only these variants of the scenarios (repeat; e.g. all, no_text)",
+    )
     parser.add_argument("--builtin-load", action="store_true", help="not wrk, even if installed")
     parser.add_argument("--seconds", type=float, help="measured seconds per round")
     parser.add_argument("--warmup", type=float, help="warm-up seconds (thrown away)")
@@ -90,6 +98,17 @@ def select(scenarios: list[Scenario], names: Sequence[str], quick: bool) -> list
             f"hello-async bench: unknown scenario {', '.join(unknown)} (known: {', '.join(known)})"
         )
     return [known[n] for n in wanted]
+
+
+def only(scenario: Scenario, keys: Sequence[str]) -> Scenario:
+    """``scenario`` with only the variants named (and the two its ratio needs, and its
+    reference)."""
+    kept = {*keys, *scenario.ratio, scenario.reference_key}
+    unknown = set(keys) - {v.key for v in scenario.variants}
+    if unknown:
+        raise SystemExit(f"hello-async bench: {scenario.name} has no variant {', '.join(unknown)}")
+    variants = tuple(v for v in scenario.variants if v.key in kept)
+    return dataclasses.replace(scenario, variants=variants)
 
 
 def machine() -> dict[str, Any]:
@@ -134,6 +153,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.scenario,
         args.quick,
     )
+    if args.variant:
+        scenarios = [only(scenario, args.variant) for scenario in scenarios]
     started = dt.datetime.now(dt.UTC).replace(microsecond=0)
     clock = time.monotonic()
     out = args.out or ROOT / "bench-results" / started.strftime("%Y%m%dT%H%M%SZ")

@@ -1,0 +1,114 @@
+"""The servers the bench starts: ours (in either mode, or from another checkout) and its peers."""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+UVICORN_FLAGS = ["--no-access-log", "--loop", "uvloop", "--http", "httptools"]
+UVICORN_FLAGS += ["--log-level", "warning", "--host", "127.0.0.1"]
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    """How to start one server under test; ``{port}`` in ``argv`` is filled in at start."""
+
+    name: str
+    argv: tuple[str, ...]
+    env: Mapping[str, str] = field(default_factory=dict)
+    cwd: Path | None = None  # another checkout of the project (the bench's --baseline)
+
+    def command(self, port: int) -> list[str]:
+        return [arg.replace("{port}", str(port)) for arg in self.argv]
+
+
+def django_env(concurrency: int, fan_out: int) -> dict[str, str]:
+    """Production-like settings: DEBUG off, quiet logs, no demo waits, a pool sized for the
+    load (every concurrent request may hold ``fan_out`` upstream connections), the compare
+    endpoints on."""
+    return {
+        "DJANGO_SETTINGS_MODULE": "hello_async.settings",
+        "DJANGO_DEBUG": "0",
+        "HELLO_ASYNC_TIME_SCALE": "0",
+        "HELLO_ASYNC_LOG_LEVEL": "WARNING",
+        "HELLO_ASYNC_LAB": "1",
+        "UPSTREAM_MAX_CONNECTIONS": str(max(100, concurrency * max(1, fan_out))),
+    }
+
+
+def uvicorn_django(
+    concurrency: int,
+    fan_out: int,
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> ServerSpec:
+    """The project under Uvicorn; ``env`` on top of :func:`django_env`; ``cwd`` another checkout."""
+    argv: tuple[str, ...] = (
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "hello_async.asgi:application",
+        "--port",
+        "{port}",
+    )
+    return ServerSpec(
+        "Uvicorn, 1 worker",
+        (*argv, *UVICORN_FLAGS),
+        {**django_env(concurrency, fan_out), **(env or {})},
+        cwd,
+    )
+
+
+def uvicorn_stock_django(concurrency: int, fan_out: int) -> ServerSpec:
+    """The same project on Django's own handler, middleware and client: no fast path."""
+    return uvicorn_django(concurrency, fan_out, env={"HELLO_ASYNC_FASTPATH": "0"})
+
+
+def gunicorn_sync(concurrency: int) -> ServerSpec:
+    # The Gunicorn docs' rule of thumb, 2 x CPUs + 1, for the one CPU the server gets.
+    workers = 3
+    argv: tuple[str, ...] = (
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "hello_async.wsgi:application",
+        "-k",
+        "sync",
+    )
+    argv += ("-w", str(workers), "-b", "127.0.0.1:{port}", "--log-level", "warning")
+    return ServerSpec(f"Gunicorn WSGI, {workers} sync workers", argv, django_env(concurrency, 1))
+
+
+def gunicorn_gthread(concurrency: int) -> ServerSpec:
+    workers = 2
+    threads = math.ceil(concurrency / workers)  # sized so every client has a thread
+    argv: tuple[str, ...] = (
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "hello_async.wsgi:application",
+        "-k",
+        "gthread",
+    )
+    argv += ("-w", str(workers), "--threads", str(threads), "-b", "127.0.0.1:{port}")
+    argv += ("--log-level", "warning")
+    name = f"Gunicorn WSGI, gthread {workers} x {threads}"
+    return ServerSpec(name, argv, django_env(concurrency, 1))
+
+
+def fastapi_peer(concurrency: int) -> ServerSpec:
+    argv: tuple[str, ...] = (
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "fastapi_peer:app",
+        "--app-dir",
+        "bench/peers",
+    )
+    argv += ("--port", "{port}", *UVICORN_FLAGS)
+    env = {"UPSTREAM_MAX_CONNECTIONS": str(max(100, 2 * concurrency))}
+    return ServerSpec("Uvicorn, 1 worker", argv, env)
