@@ -21,17 +21,38 @@ import subprocess
 import sys
 from types import FrameType
 
-VIEWS = [
-    ("/", "Hello, async Django!"),
-    ("/async/", "answers at once; the log counts 1..5, then <Response [200 OK]>"),
-    ("/sync/", "counts 1..5 with blocking sleeps, then answers (~5 s)"),
-    ("/sync_to_async/", "answers at once; the count runs in a worker thread"),
-    ("/smoke_some_meats/", "two gathered waits: ~2 s, not 3"),
-    ("/burn_some_meats/", "blocks the event loop for 5 s: every request waits"),
-    ("/smoke_runs/", "GET lists runs, POST smokes and records one (async ORM)"),
-    ("/smoke_orders/", "POST queues a smoke order (a Django task); board/ watches them"),
-    ("/admin/", "Django admin (manage.py createsuperuser first)"),
-]
+# What the start-up banner lists, by URL name: each view's path from the URLconf, what it does
+# from its docstring's first line.
+BANNER = (
+    "index",
+    "async",
+    "sync",
+    "sync_to_async",
+    "smoke_some_meats",
+    "burn_some_meats",
+    "smoke_runs",
+    "smoke_orders:list",
+    "smoke_orders:board",
+    "lab",
+    "admin:index",
+)
+LAB_ONLY = frozenset({"lab"})  # listed only while HELLO_ASYNC_LAB is on
+NOT_OURS = {"admin:index": "Django admin (manage.py createsuperuser first)"}
+
+
+def banner_views() -> list[tuple[str, str]]:
+    """(path, what it does) of each view the banner lists."""
+    from django.conf import settings
+    from django.urls import resolve, reverse
+
+    views = []
+    for name in BANNER:
+        if name in LAB_ONLY and not settings.HELLO_ASYNC_LAB:
+            continue
+        path = reverse(name)
+        doc = (resolve(path).func.__doc__ or "").strip()
+        views.append((path, NOT_OURS.get(name) or doc.splitlines()[0]))
+    return views
 
 
 # Commands with a module of their own: ``main(argv) -> int`` there gets the remaining arguments.
@@ -195,7 +216,7 @@ def _print_banner(host: str, port: int, upstream_url: str, local: bool) -> None:
     base = f"http://{shown_host}:{port}"
     source = "local httpbin" if local else "UPSTREAM_URL"
     lines = [f"hello_async: serving on {base}  (upstream: {upstream_url}, {source})"]
-    lines += [f"  {base}{path:<20} {what}" for path, what in VIEWS]
+    lines += [f"  {base}{path:<22} {what}" for path, what in banner_views()]
     print("\n".join(lines), flush=True)
 
 

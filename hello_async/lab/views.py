@@ -49,6 +49,7 @@ def parse_run(body: bytes) -> tuple[Preset, int]:
 
 @require_safe
 async def page(request: HttpRequest) -> HttpResponse:
+    """The lab: the article's claims run side by side in your browser."""
     strings = {
         "running": _("Running…"),
         "partial": _("Stopped at the %(seconds)s s limit: partial results.")

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.tasks import TaskResult
+from django.tasks import TaskResult, TaskResultStatus
+from django.urls import reverse
 from django.tasks.exceptions import TaskResultDoesNotExist, TaskResultMismatch
 from django_tasks_db.models import DBTaskResult
 
@@ -63,3 +64,33 @@ async def smoke_order_alist(*, limit: int) -> list[SmokeOrder]:
     """The newest orders first, in whatever state they are."""
     rows = DBTaskResult.objects.filter(task_path=smoke_order.module_path).order_by("-enqueued_at")
     return [row.task_result async for row in rows[:limit]]
+
+
+def smoke_order_json(order: SmokeOrder) -> dict[str, Any]:
+    """An order as the API and the board show it."""
+
+    def when(moment: Any) -> str | None:
+        return moment.isoformat() if moment else None
+
+    error = None
+    if order.status == TaskResultStatus.FAILED and order.errors:
+        last = order.errors[-1]
+        lines = last.traceback.strip().splitlines()
+        error = {"exception": last.exception_class_path, "message": lines[-1] if lines else ""}
+    return {
+        "id": order.id,
+        "status": order.status,
+        "meats": order.kwargs.get("meats"),
+        "flavor": order.kwargs.get("flavor"),
+        "enqueued_at": when(order.enqueued_at),
+        "started_at": when(order.started_at),
+        "finished_at": when(order.finished_at),
+        "attempts": order.attempts,
+        "result": order.return_value if order.status == TaskResultStatus.SUCCESSFUL else None,
+        "error": error,
+        "status_url": reverse("smoke_orders:detail", kwargs={"id": order.id}),
+    }
+
+
+async def smoke_order_alist_json(*, limit: int) -> list[dict[str, Any]]:
+    return [smoke_order_json(order) for order in await smoke_order_alist(limit=limit)]

@@ -24,6 +24,7 @@ app_name = "smoke_orders"
 @csrf_exempt  # a JSON endpoint without cookie auth; its only effect is a queued order
 @require_http_methods(["GET", "HEAD", "POST"])
 async def orders_view(request: HttpRequest) -> HttpResponse:
+    """POST queues a smoke order (a Django task, run by the worker); GET lists them."""
     if request.method == "POST":
         body = parse_json_object(request.body)
         order = await smoke_orders.smoke_order_aenqueue(
@@ -37,23 +38,26 @@ async def orders_view(request: HttpRequest) -> HttpResponse:
         return response
     limit = limit_param(request.GET.get("limit"), high=100)
     orders = await smoke_orders.smoke_order_alist(limit=limit)
-    return JsonResponse({"orders": [order_json(order) for order in orders]})
+    return JsonResponse({"orders": [smoke_orders.smoke_order_json(order) for order in orders]})
 
 
 @require_safe
 async def order_view(request: HttpRequest, id: str) -> HttpResponse:
-    return JsonResponse(order_json(await smoke_orders.smoke_order_aget(id=id)))
+    return JsonResponse(smoke_orders.smoke_order_json(await smoke_orders.smoke_order_aget(id=id)))
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
 async def board_view(request: HttpRequest) -> HttpResponse:
-    """A small page: queue an order from a form, watch the newest orders change state."""
+    """The orders board: queue an order, watch the newest ones change state."""
     if request.method == "POST":
         await smoke_orders.smoke_order_aenqueue(
             meats=request.POST.getlist("meats"), flavor=request.POST.get("flavor")
         )
         return HttpResponseRedirect(reverse("smoke_orders:board"), status=303)
-    orders = [order_json(order) for order in await smoke_orders.smoke_order_alist(limit=20)]
+    orders = [
+        smoke_orders.smoke_order_json(order)
+        for order in await smoke_orders.smoke_order_alist(limit=20)
+    ]
     context = {
         "orders": orders,
         "refresh": any(order["status"] in ("READY", "RUNNING") for order in orders),
@@ -71,30 +75,6 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise BadRequest('the body must be a JSON object: {"meats": ..., "flavor": ...}')
     return body
-
-
-def order_json(order: SmokeOrder) -> dict[str, object]:
-    def when(moment: Any) -> str | None:
-        return moment.isoformat() if moment else None
-
-    error = None
-    if order.status == TaskResultStatus.FAILED and order.errors:
-        last = order.errors[-1]
-        lines = last.traceback.strip().splitlines()
-        error = {"exception": last.exception_class_path, "message": lines[-1] if lines else ""}
-    return {
-        "id": order.id,
-        "status": order.status,
-        "meats": order.kwargs.get("meats"),
-        "flavor": order.kwargs.get("flavor"),
-        "enqueued_at": when(order.enqueued_at),
-        "started_at": when(order.started_at),
-        "finished_at": when(order.finished_at),
-        "attempts": order.attempts,
-        "result": order.return_value if order.status == TaskResultStatus.SUCCESSFUL else None,
-        "error": error,
-        "status_url": reverse("smoke_orders:detail", kwargs={"id": order.id}),
-    }
 
 
 urlpatterns = [
