@@ -17,8 +17,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.tasks import TaskResult, TaskResultStatus
-from django.urls import reverse
 from django.tasks.exceptions import TaskResultDoesNotExist, TaskResultMismatch
+from django.urls import reverse
 from django_tasks_db.models import DBTaskResult
 
 from hello_async.article import kitchen

@@ -7,7 +7,6 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
-from django.tasks import TaskResultStatus
 from django.urls import path, reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_safe
@@ -16,7 +15,6 @@ from hello_async.article import kitchen
 from hello_async.errors import BadRequest
 from hello_async.web.params import limit_param
 from hello_async.work import orders as smoke_orders
-from hello_async.work.orders import SmokeOrder
 
 app_name = "smoke_orders"
 
