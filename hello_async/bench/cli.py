@@ -67,6 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--rounds", type=int, help="measured rounds per variant")
     parser.add_argument("--delay-ms", type=float, default=100.0, help="upstream delay (100)")
     parser.add_argument(
+        "--baseline",
+        type=_checkout,
+        metavar="DIR",
+        help="another checkout of the project (a git worktree): its server joins the peer rows",
+    )
+    parser.add_argument(
         "--block-ms", type=_block_ms, default=250, help="blocking call, 1-5000 ms (250)"
     )
     parser.add_argument(
@@ -76,6 +82,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="only redraw charts and table from a run",
     )
     return parser
+
+
+def _checkout(raw: str) -> Path:
+    path = Path(raw).resolve()
+    if not (path / "hello_async" / "asgi.py").is_file():
+        raise argparse.ArgumentTypeError(f"{raw} is not a checkout of hello_async")
+    return path
 
 
 def _block_ms(raw: str) -> int:
@@ -90,7 +103,8 @@ def _block_ms(raw: str) -> int:
 
 
 def select(scenarios: list[Scenario], names: Sequence[str], quick: bool) -> list[Scenario]:
-    wanted = list(names) or (list(QUICK_SCENARIOS) if quick else [s.name for s in scenarios])
+    every = [s.name for s in scenarios if not s.on_demand]
+    wanted = list(names) or (list(QUICK_SCENARIOS) if quick else every)
     known = {s.name: s for s in scenarios}
     unknown = [n for n in wanted if n not in known]
     if unknown:
@@ -149,7 +163,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         rounds=base.rounds if args.rounds is None else max(1, args.rounds),
     )
     scenarios = select(
-        build(quick=args.quick, delay_ms=args.delay_ms, block_ms=args.block_ms),
+        build(
+            quick=args.quick,
+            delay_ms=args.delay_ms,
+            block_ms=args.block_ms,
+            baseline=args.baseline,
+        ),
         args.scenario,
         args.quick,
     )
