@@ -19,7 +19,9 @@ FORKS: dict[str, str] = {
     "middleware": "Django's stock middleware, its hooks run on the loop",
     "lean_chain": "the plain-text and JSON endpoints skip the HTML middleware",
     "respond": "the view raced against the disconnect without a TaskGroup",
-    "send_response": "a one-chunk response sent without Django's generic path",
+    "security": "SecurityMiddleware's headers set straight into the response's store",
+    "receivers": "Django's request signal receivers reading asgiref's storage directly",
+    "text": "the article's plain-text responses built without HttpResponse's constructor",
     "client": "httpx.AsyncClient without the cookie-jar, no-op auth and stream wrapper costs",
     "handover": "an upstream answer handed to HTTPX already read",
 }

@@ -67,9 +67,9 @@ def load_middleware(base: Any, *, is_async: bool, middleware_paths: list[str]) -
     """Django's ``BaseHandler.load_middleware`` for ``middleware_paths`` (hello_async: a list
     of our choosing, and inline versions of Django's middleware where we have them)."""
     # Imported here: the Django middleware it subclasses need the app registry.
-    from hello_async.fastpath.middleware import REPLACEMENTS
+    from hello_async.fastpath.middleware import replacements
 
-    inline = REPLACEMENTS if is_async and fastpath.enabled("middleware") else {}
+    inline = replacements() if is_async and fastpath.enabled("middleware") else {}
     base._view_middleware = []
     base._template_response_middleware = []
     base._exception_middleware = []

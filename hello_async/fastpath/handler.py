@@ -7,7 +7,6 @@ unless the request's own code made a thread (hello_async.fastpath.signals, .midd
 
 * ``respond()`` races the view against the client's disconnect as Django's ``TaskGroup`` does,
   with a done callback instead of the group (fork ``respond``);
-* ``send_response()`` sends a plain one-chunk response as one message (fork ``send_response``);
 * the views marked lean take a chain without the HTML middleware (fork ``lean_chain``).
 
 ``handle`` is Django 6.1's, with those changes marked ``# hello_async:``. Each fork can be turned
@@ -26,7 +25,6 @@ from django.core import signals
 from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.http import HttpResponseBase
-from django.http.response import ResponseHeaders
 from django.urls import set_script_prefix
 from django_asgi_lifespan.handler import LifespanASGIHandler
 
@@ -44,7 +42,6 @@ class FastASGIHandler(LifespanASGIHandler):
         super().__init__()  # loads settings.MIDDLEWARE through load_middleware() below
         self.inline = fastpath.enabled("handler")
         self.fast_respond = fastpath.enabled("respond")
-        self.fast_send = fastpath.enabled("send_response")
         self.lean: ASGIHandler | None = None
         if fastpath.enabled("lean_chain"):
             self.lean = chain.Chain(chain.LEAN_MIDDLEWARE)
@@ -181,42 +178,6 @@ class FastASGIHandler(LifespanASGIHandler):
         if watch.error is not None and not isinstance(watch.error, RequestAborted):
             raise watch.error
         return response
-
-    async def send_response(self, response: Any, send: Any) -> None:
-        """Django's, for a plain response whose headers are Django's ``ResponseHeaders``: the
-        headers read straight from their store, a body that fits in one chunk sent as one
-        message. The same messages as Django's; anything else is Django's."""
-        if (
-            not self.fast_send
-            or response.streaming
-            or type(response).items is not HttpResponseBase.items
-            or type(response.headers) is not ResponseHeaders
-        ):
-            await super().send_response(response, send)
-            return
-        response_headers = []
-        stored: Any = response.headers._store.values()  # (name, value) by lower-case name
-        for header, value in stored:
-            if isinstance(header, str):
-                header = header.encode("ascii")
-            if isinstance(value, str):
-                value = value.encode("latin1")
-            response_headers.append((bytes(header), bytes(value)))
-        for c in response.cookies.values():
-            response_headers.append((b"Set-Cookie", c.OutputString().encode("ascii")))
-        await send(
-            {
-                "type": "http.response.start",
-                "status": response.status_code,
-                "headers": response_headers,
-            }
-        )
-        content = response.content
-        if len(content) > self.chunk_size:
-            for chunk, last in self.chunk_bytes(content):
-                await send({"type": "http.response.body", "body": chunk, "more_body": not last})
-            return
-        await send({"type": "http.response.body", "body": content, "more_body": False})
 
 
 class _ListenerWatch:

@@ -14,7 +14,8 @@ on the loop unless ``request_needs_thread`` / ``response_needs_thread`` say the 
 in which case it goes to the thread exactly as Django would. hello_async.fastpath.chain loads
 these in place of the Django classes ``settings.MIDDLEWARE`` names (it keeps Django's names, so
 its system checks still recognise them); tests/fastpath/test_middleware.py fails if a Django
-class grows a hook this module does not know about.
+class grows a hook this module does not know about. :class:`FastSecurityMiddleware` also sets
+Django's security headers straight into the response's store (fork ``security``).
 """
 
 from __future__ import annotations
@@ -28,8 +29,11 @@ from django.contrib.auth import middleware as auth
 from django.contrib.messages import middleware as messages
 from django.contrib.sessions import middleware as sessions
 from django.http import HttpRequest, HttpResponseBase
+from django.http.response import ResponseHeaders
 from django.middleware import clickjacking, common, csp, csrf, locale, security
 from django.utils.deprecation import MiddlewareMixin
+
+from hello_async import fastpath
 
 
 class InlineHooksMixin(MiddlewareMixin):
@@ -75,6 +79,77 @@ class InlineHooksMixin(MiddlewareMixin):
 
 class SecurityMiddleware(InlineHooksMixin, security.SecurityMiddleware):
     pass
+
+
+class FastSecurityMiddleware(SecurityMiddleware):
+    """Django's, with each header Django would set checked and encoded once, at start-up, and
+    set straight into a ``ResponseHeaders`` store unless present (what ``setdefault`` does).
+    Other responses get Django's ``process_response``; tests/fastpath/test_middleware.py
+    compares the two under several settings."""
+
+    def __init__(self, get_response: Any) -> None:
+        super().__init__(get_response)
+        sts = None
+        if self.sts_seconds:
+            sts = "max-age=%s" % self.sts_seconds  # noqa: UP031 (Django's)
+            if self.sts_include_subdomains:
+                sts += "; includeSubDomains"
+            if self.sts_preload:
+                sts += "; preload"
+        referrer_policy: Any = getattr(self, "referrer_policy", None)
+        coop: Any = getattr(self, "cross_origin_opener_policy", None)
+        defaults: list[tuple[str, Any]] = []
+        if self.content_type_nosniff:
+            defaults.append(("X-Content-Type-Options", "nosniff"))
+        if referrer_policy:
+            defaults.append(
+                (
+                    "Referrer-Policy",
+                    ",".join(
+                        [v.strip() for v in referrer_policy.split(",")]
+                        if isinstance(referrer_policy, str)
+                        else referrer_policy
+                    ),
+                )
+            )
+        if coop:
+            defaults.append(("Cross-Origin-Opener-Policy", coop))
+        # (lower-case name, (name, value)) as ResponseHeaders.__setitem__ stores them; None (all
+        # Django's) if a value fails there: Django then raises on each response, as before.
+        self._sts_item: tuple[str, tuple[str, str]] | None = None
+        self._default_items: tuple[tuple[str, tuple[str, str]], ...] | None = None
+        try:
+            encoded = ResponseHeaders({})
+            if sts:
+                encoded["Strict-Transport-Security"] = sts
+                self._sts_item = encoded._store.popitem()
+            items = []
+            for name, value in defaults:
+                encoded[name] = value
+                items.append(encoded._store.popitem())
+        except (ValueError, TypeError):  # BadHeaderError, UnicodeError
+            self._sts_item = None
+            return
+        self._default_items = tuple(items)
+
+    def process_response(self, request: HttpRequest, response: HttpResponseBase) -> Any:
+        headers = response.headers
+        default_items = self._default_items
+        if (
+            default_items is None
+            or type(headers) is not ResponseHeaders
+            or type(response).setdefault is not HttpResponseBase.setdefault
+            or type(response).has_header is not HttpResponseBase.has_header
+        ):
+            return super().process_response(request, response)  # type: ignore[arg-type]
+        store = headers._store
+        sts_item = self._sts_item
+        if sts_item is not None and request.is_secure() and sts_item[0] not in store:
+            store[sts_item[0]] = sts_item[1]
+        for key, item in default_items:
+            if key not in store:
+                store[key] = item
+        return response
 
 
 class ContentSecurityPolicyMiddleware(InlineHooksMixin, csp.ContentSecurityPolicyMiddleware):
@@ -155,3 +230,10 @@ REPLACEMENTS: dict[str, type[InlineHooksMixin]] = {
     "django.contrib.messages.middleware.MessageMiddleware": MessageMiddleware,
     "django.middleware.clickjacking.XFrameOptionsMiddleware": XFrameOptionsMiddleware,
 }
+
+
+def replacements() -> dict[str, type[InlineHooksMixin]]:
+    """REPLACEMENTS, with the faster SecurityMiddleware unless its fork is off."""
+    if not fastpath.enabled("security"):
+        return REPLACEMENTS
+    return {**REPLACEMENTS, "django.middleware.security.SecurityMiddleware": FastSecurityMiddleware}

@@ -29,12 +29,34 @@ COPIES: dict[str, tuple[str, ...]] = {
     "middleware": ("django.utils.deprecation.MiddlewareMixin.__acall__",),
     "lean_chain": ("django.core.handlers.base.BaseHandler.load_middleware",),
     "respond": ("django.core.handlers.asgi.ASGIHandler.handle",),
-    "send_response": (
-        "django.core.handlers.asgi.ASGIHandler.send_response",
-        "django.core.handlers.asgi.ASGIHandler.chunk_bytes",
-        "django.http.response.HttpResponseBase.items",
+    "security": (
+        "django.middleware.security.SecurityMiddleware.__init__",
+        "django.middleware.security.SecurityMiddleware.process_response",
         "django.http.response.ResponseHeaders.__setitem__",
-        "django.utils.datastructures.CaseInsensitiveMapping.__iter__",
+        "django.http.response.ResponseHeaders.setdefault",
+        "django.http.response.HttpResponseBase.setdefault",
+        "django.http.response.HttpResponseBase.has_header",
+    ),
+    "receivers": (
+        "asgiref.local._ThreadCriticalLocal.__getattr__",
+        "asgiref.local._ThreadCriticalLocal._get_storage",
+        "asgiref.local._DefaultLocal.__getattr__",
+        "asgiref.local._CVar.__getattr__",
+        "asgiref.local._CVar._storage",
+        "asgiref.local.Local.__new__",
+        "django.utils.connection.BaseConnectionHandler.all",
+        "django.utils.connection.BaseConnectionHandler.close_all",
+        "django.db.reset_queries",
+        "django.db.close_old_connections",
+        "django.core.cache.close_caches",
+        "django.core.handlers.base.reset_urlconf",
+        "django.urls.base.set_urlconf",
+    ),
+    "text": (
+        "django.http.response.HttpResponseBase.__init__",
+        "django.http.response.HttpResponse.__init__",
+        "django.http.response.ResponseHeaders.__init__",
+        "django.http.response.HttpResponseBase.make_bytes",
     ),
     "client": (
         "httpx.Cookies.extract_cookies",
@@ -48,41 +70,93 @@ COPIES: dict[str, tuple[str, ...]] = {
 
 # Each name once, whatever forks copy it: its fingerprint when the forks were last read.
 PINS: dict[str, str] = {
+    "asgiref.local.Local.__new__": (
+        "85933a87a58eee95f4d255090235a922134652677c83a39417336ee206a234e6"
+    ),
+    "asgiref.local._CVar.__getattr__": (
+        "aa61af399fb368eed47545c8e81910ac20395ad0210df8459f4ef43bc2138584"
+    ),
+    "asgiref.local._CVar._storage": (
+        "0056439c2cad2e581a017d0aebcb628724d2a60d5973dc90c89f7e9f3054d060"
+    ),
+    "asgiref.local._DefaultLocal.__getattr__": (
+        "2b11c887c90f3f289dfe4827b998c7f4c4785dfe60e2f05b2abb9a55eeffb9a5"
+    ),
+    "asgiref.local._ThreadCriticalLocal.__getattr__": (
+        "770a6f8adcf447eeebeeb8b7d1e8c956f399973d347f1f948e2d543c8813848f"
+    ),
+    "asgiref.local._ThreadCriticalLocal._get_storage": (
+        "699af9ccfa0f8cbb1e7698c181bd3e4d1e582adf36e4fe3f628eb1c04044814d"
+    ),
     "asgiref.sync.ThreadSensitiveContext.__aenter__": (
         "18a89864fc6380570616a3afae18a6cbcdaea20736ce55f3205603d176fd7b58"
     ),
     "asgiref.sync.ThreadSensitiveContext.__aexit__": (
         "c74bff01f1e8a69b654403831375aff9ef54dfc20d74498643aefbf5f64a03f0"
     ),
+    "django.core.cache.close_caches": (
+        "88a84d50e3728c9abeb08dbcc05095683d7ff1040812498534cb5b825ba76624"
+    ),
     "django.core.handlers.asgi.ASGIHandler.__call__": (
         "1db0e01eccae88eb23c97ba34068129ce36da1d903d40955e08814e48e3e61fc"
-    ),
-    "django.core.handlers.asgi.ASGIHandler.chunk_bytes": (
-        "696deb9aa35cf88142cbd6d71628ff303249d486ca63bb146ef2ef65ea802c39"
     ),
     "django.core.handlers.asgi.ASGIHandler.handle": (
         "67c1334ceb7b07e9ee89594e04ed115f3e70e2d05bfc734c23ec03633ff162d9"
     ),
-    "django.core.handlers.asgi.ASGIHandler.send_response": (
-        "e47be67c8fed0484a496887638e7ccfce4e6ba51157dabbe2038830f83068904"
-    ),
     "django.core.handlers.base.BaseHandler.load_middleware": (
         "f9d22e7ec0c3572e47784d3a93018a99998992ea37826f38add8b47e513f51ff"
     ),
+    "django.core.handlers.base.reset_urlconf": (
+        "7af76fffef20ebb301a28598958ee590cb26d6bddb6e5122e287ff05e638116a"
+    ),
+    "django.db.close_old_connections": (
+        "9884d093ffc5b7f4e003003f3c7b46d4a00fc326576101ead020ae571558db94"
+    ),
+    "django.db.reset_queries": ("5186289dbea3b12162c035501e7ed96d9b88916b2b6aa4495fbddb8a71743ba8"),
     "django.dispatch.dispatcher.Signal.send": (
         "4b4651ac9e68e28b37e85044fb3342e02542be4f589aea0ce84e618adf237365"
+    ),
+    "django.http.response.HttpResponse.__init__": (
+        "ee747e99a8a37454c01bdaaccc37b2eb1d09b07b3abc4d0b2aa0a9b7f982bf4c"
+    ),
+    "django.http.response.HttpResponseBase.__init__": (
+        "f4fe7ea0d36b8ea526cbf746a1bc2dc5fe817ecd3e919da5a6b3a752dc4d7442"
     ),
     "django.http.response.HttpResponseBase.close": (
         "982792cd184299d2f7f25776d3da35225bcbf3d8ec354ce1d72372c5faa7eca2"
     ),
-    "django.http.response.HttpResponseBase.items": (
-        "d68215358cd88daa4fb2111eb8ff0ee1555b92016ea3f8ca099364ca196f74b4"
+    "django.http.response.HttpResponseBase.has_header": (
+        "1e89caaab8c1f2ea54f1549c9a0bc0a637e139658dde74af2efa9b7b1a70fd8d"
+    ),
+    "django.http.response.HttpResponseBase.make_bytes": (
+        "39b7bfa50528995e2956217d2113bd3f55c4a30d4d4d2d8658223812df568c2e"
+    ),
+    "django.http.response.HttpResponseBase.setdefault": (
+        "c4fad2d89faf04d8e2cac7a8b14091af31257cf8a738871eb81930e322185ae9"
+    ),
+    "django.http.response.ResponseHeaders.__init__": (
+        "e9b0094e9af9c43e26d43b57e81e22e4aa81e6e5e4ffc646354be12a8bbcf77f"
     ),
     "django.http.response.ResponseHeaders.__setitem__": (
         "7ed42e4eb144979eb7e296e829dc4f54a68755bdd6ebb62dff1518418f0804d6"
     ),
-    "django.utils.datastructures.CaseInsensitiveMapping.__iter__": (
-        "fcf4fea28302dd0efb8ab44f8dc17c057f6d2c7b7dc8e0ab1ea43c0411001b2d"
+    "django.http.response.ResponseHeaders.setdefault": (
+        "7c4e6cf10107f85c37d812a73773eb9b695cd0dd3eda8324ab69afe4b851c7a7"
+    ),
+    "django.middleware.security.SecurityMiddleware.__init__": (
+        "0a5f0a8bd20c930cb18c7fd03e45eb462364db5a3dd3997a43f11b96eaa1c67d"
+    ),
+    "django.middleware.security.SecurityMiddleware.process_response": (
+        "0ab7ce7a567d69f89b61042d78169676aa6321a850bbe9606f4a80c97edbe606"
+    ),
+    "django.urls.base.set_urlconf": (
+        "1711f363e44cc2a721b486dcafa16afcfbacc5d92fdb48982965b50f49b99c30"
+    ),
+    "django.utils.connection.BaseConnectionHandler.all": (
+        "1535ceeafa13865ca141303307972ae2ce83a7fd114a3e035367a200f199ef28"
+    ),
+    "django.utils.connection.BaseConnectionHandler.close_all": (
+        "3ba5292aa19086cbcbd9aa229b1845024ceb5d489abbd64628d3cb24399110c2"
     ),
     "django.utils.deprecation.MiddlewareMixin.__acall__": (
         "18a23e1e10bb8c776290d73843d667d434d7e940b0c7f88df08d12395a68923c"

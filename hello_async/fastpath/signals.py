@@ -6,17 +6,21 @@ thread hops per request, and the first one makes the request's thread. For a req
 code never went to a thread, the thread they would use is brand new and holds no database
 connection, so here they run inline; a request that did make its thread (a sync view, sync
 middleware, the async ORM) still closes there, as Django does, so the connections that thread
-opened are closed or returned to the pool.
+opened are closed or returned to the pool. Django's receivers run in their cheaper versions
+(hello_async.fastpath.receivers) unless that fork is off.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
 from asgiref.sync import SyncToAsync, sync_to_async
 from django.core import signals
 from django.http import HttpResponseBase
+
+from hello_async import fastpath
 
 
 def context_has_thread() -> bool:
@@ -25,12 +29,20 @@ def context_has_thread() -> bool:
     return context is not None and context in SyncToAsync.context_to_thread_executor
 
 
+@functools.cache
+def _stand_ins() -> dict[Callable[..., Any], Callable[..., Any]]:
+    from hello_async.fastpath.receivers import FAST
+
+    return FAST if fastpath.enabled("receivers") else {}
+
+
 def send_sync_receivers(
     signal: Any, receivers: list[Callable[..., Any]], sender: Any, **named: Any
 ) -> None:
     """Signal.send's loop over ``receivers`` (the signal's sync receivers, no async ones)."""
+    stand_ins = _stand_ins()
     for receiver in receivers:
-        receiver(signal=signal, sender=sender, **named)
+        stand_ins.get(receiver, receiver)(signal=signal, sender=sender, **named)
 
 
 async def asend_request_started(sender: type, scope: dict[str, Any]) -> None:

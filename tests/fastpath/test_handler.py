@@ -16,7 +16,7 @@ from django.core import signals
 from django.core.handlers.asgi import ASGIHandler
 from django.db import connections
 from django.db.backends.signals import connection_created
-from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import HttpResponse
 
 from hello_async.fastpath.handler import FastASGIHandler
 from hello_async.fastpath.signals import context_has_thread
@@ -311,39 +311,3 @@ async def test_respond_matches_djangos_task_group(serving: Any, name: str) -> No
     ours = await _outcome(_Ours, name)
     assert ours == stock
     assert ours["tasks_left"] == set()
-
-
-def _responses() -> list[Any]:
-    plain = HttpResponse("Hello, async Django!", content_type="text/plain; charset=utf-8")
-    plain["X-Content-Type-Options"] = "nosniff"
-    cookies = HttpResponse("with cookies")
-    cookies.set_cookie("a", "1", httponly=True)
-    cookies.set_cookie("b", "2", samesite="Lax")
-    latin = HttpResponse(b"")
-    latin["X-Name"] = "caf\u00e9"
-    big = HttpResponse(b"x" * (ASGIHandler.chunk_size * 2 + 5))
-    exact = HttpResponse(b"y" * ASGIHandler.chunk_size)
-
-    async def parts() -> AsyncIterator[bytes]:
-        yield b"a"
-        yield b"b"
-
-    streaming = StreamingHttpResponse(parts())
-    return [plain, cookies, latin, big, exact, streaming, JsonResponse({"ok": True})]
-
-
-@pytest.mark.asyncio
-@pytest.mark.parametrize("index", range(len(_responses())))
-async def test_send_response_sends_what_djangos_sends(index: int) -> None:
-    async def messages(handler: Any) -> list[Any]:
-        sent: list[Any] = []
-
-        async def send(message: dict[str, Any]) -> None:
-            sent.append(message)
-
-        await handler.send_response(_responses()[index], send)
-        return sent
-
-    ours = await messages(FastASGIHandler())
-    assert ours == await messages(ASGIHandler())
-    assert ours

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.conf import settings
 from django.utils.module_loading import import_string
@@ -56,3 +58,64 @@ def test_every_stock_middleware_in_settings_has_an_inline_version_or_is_async() 
             middleware, "__acall__"
         )
         assert path in REPLACEMENTS or native, f"{path} would hop to a thread on every request"
+
+
+# --- SecurityMiddleware.process_response: Django's result, set straight into the store ---------
+
+SECURITY_SETTINGS = [
+    {},
+    {"SECURE_HSTS_SECONDS": 3600},
+    {
+        "SECURE_HSTS_SECONDS": 60,
+        "SECURE_HSTS_INCLUDE_SUBDOMAINS": True,
+        "SECURE_HSTS_PRELOAD": True,
+    },
+    {"SECURE_CONTENT_TYPE_NOSNIFF": False, "SECURE_REFERRER_POLICY": None},
+    {"SECURE_REFERRER_POLICY": " origin , strict-origin "},
+    {"SECURE_REFERRER_POLICY": ["origin", "no-referrer"]},
+    {"SECURE_CROSS_ORIGIN_OPENER_POLICY": None},
+    {"SECURE_CROSS_ORIGIN_OPENER_POLICY": "same-origin-allow-popups"},
+    {"SECURE_REFERRER_POLICY": "snow\u2603"},  # MIME-encoded by ResponseHeaders
+    {"SECURE_REFERRER_POLICY": "bad\nvalue"},  # Django raises on every response
+]
+
+
+def _security_responses() -> list[Any]:
+    from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
+
+    plain = HttpResponse("x")
+    preset = HttpResponse("x")
+    preset["x-content-type-options"] = "other"
+    preset["Referrer-Policy"] = "unsafe-url"
+    preset["Strict-Transport-Security"] = "max-age=1"
+    preset["Cross-Origin-Opener-Policy"] = "unsafe-none"
+    return [plain, preset, JsonResponse({}), StreamingHttpResponse(iter([b"a"]))]
+
+
+@pytest.mark.parametrize("secure", [False, True])
+@pytest.mark.parametrize("overrides", SECURITY_SETTINGS)
+def test_security_process_response_is_djangos(
+    overrides: dict[str, Any], secure: bool, settings: Any
+) -> None:
+    from django.middleware.security import SecurityMiddleware as Django
+    from django.test import RequestFactory
+
+    from hello_async.fastpath.middleware import FastSecurityMiddleware as Ours
+
+    for name, value in overrides.items():
+        setattr(settings, name, value)
+    request = RequestFactory().get("/", secure=secure)
+
+    def outcome(middleware: Any, index: int) -> Any:
+        response = _security_responses()[index]
+        try:
+            middleware.process_response(request, response)
+        except Exception as exc:  # noqa: BLE001 (the outcome under test)
+            return type(exc)
+        return list(response.headers._store.items())
+
+    ours = Ours(lambda r: None)
+    assert (ours._default_items is None) == ("bad\nvalue" in overrides.values())
+    for index in range(len(_security_responses())):
+        expected = outcome(Django(lambda r: None), index)
+        assert outcome(ours, index) == expected

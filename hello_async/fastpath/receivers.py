@@ -1,0 +1,92 @@
+"""Django's request_started / request_finished receivers, for the handler's inline sends only.
+
+Each of Django's receivers (``reset_queries``, ``close_old_connections``, ``close_caches``,
+``reset_urlconf``) starts by asking an asgiref ``Local`` which connections this thread or task
+has opened: ``hasattr(local, alias)``. On the event loop the answer is almost always "none", and
+a miss raises and catches two exceptions through four frames, five times per request.
+
+The versions here read the ``Local``'s storage directly, the way asgiref's ``__getattr__`` reads
+it on a thread with a running event loop, then do exactly what Django's receiver does with the
+answer (the same connections, in the same order, the same calls). They stand in for Django's
+receivers only when hello_async.fastpath.signals sends a signal inline on the loop; the code
+they mirror is pinned in hello_async.fastpath.pins, and tests/fastpath/test_receivers.py compares
+each answer with ``hasattr`` and each receiver's effect with Django's.
+"""
+
+from __future__ import annotations
+
+import threading
+from asyncio import _get_running_loop
+from collections.abc import Callable
+from typing import Any
+
+from asgiref.local import Local, _CVar, _DefaultLocal, _ThreadCriticalLocal
+from django.core.cache import caches, close_caches
+from django.core.handlers.base import reset_urlconf
+from django.db import close_old_connections, connections, reset_queries
+from django.urls import base as urls_base
+from django.utils.connection import BaseConnectionHandler
+
+_get_ident = threading.get_ident
+# Names the Local, its thread-local or its _CVar have themselves (their __getattr__ is not asked
+# for them): plain hasattr().
+_OWN_NAMES = frozenset(
+    dir(_CVar()) + dir(Local()) + dir(Local(thread_critical=True)) + dir(threading.local())
+)
+
+
+def local_has(local: Local, name: str) -> bool:
+    """``hasattr(local, name)``, reading the storage as asgiref 3.13's ``__getattr__`` does."""
+    cls = type(local)
+    if name in _OWN_NAMES or name.startswith("_"):
+        return hasattr(local, name)
+    if cls is _ThreadCriticalLocal:
+        if _get_running_loop() is None:
+            return hasattr(local, name)  # a sync thread: the thread-local itself
+        # _get_storage(): the thread's _CVar, which it would create here if missing (empty).
+        cvar = getattr(object.__getattribute__(local, "_storage"), "cvar", None)
+        if cvar is None:
+            return False
+    elif cls is _DefaultLocal:
+        cvar = object.__getattribute__(local, "_storage")
+    else:
+        return hasattr(local, name)
+    # _CVar.__getattr__ / _storage(): data of this thread only.
+    storage = cvar._data.get(None)
+    return storage is not None and storage.thread_id == _get_ident() and name in storage.data
+
+
+def initialized(handler: BaseConnectionHandler[Any]) -> list[Any]:
+    """``handler.all(initialized_only=True)``."""
+    local: Local = handler._connections  # type: ignore[attr-defined]
+    return [handler[alias] for alias in handler if local_has(local, alias)]
+
+
+def fast_reset_queries(**kwargs: Any) -> None:
+    for conn in initialized(connections):
+        conn.queries_log.clear()
+
+
+def fast_close_old_connections(**kwargs: Any) -> None:
+    for conn in initialized(connections):
+        conn.close_if_unusable_or_obsolete()
+
+
+def fast_close_caches(**kwargs: Any) -> None:
+    for cache in initialized(caches):  # caches.close_all()
+        cache.close()
+
+
+def fast_reset_urlconf(sender: Any, **kwargs: Any) -> None:
+    # set_urlconf(None)
+    urlconfs: Local = urls_base._urlconfs  # type: ignore[attr-defined]
+    if local_has(urlconfs, "value"):
+        del urlconfs.value
+
+
+FAST: dict[Callable[..., Any], Callable[..., Any]] = {
+    reset_queries: fast_reset_queries,
+    close_old_connections: fast_close_old_connections,
+    close_caches: fast_close_caches,
+    reset_urlconf: fast_reset_urlconf,
+}

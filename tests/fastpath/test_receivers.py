@@ -1,0 +1,140 @@
+"""hello_async.fastpath.receivers: the same answers as asgiref's Local, the same effects as Django's
+request signal receivers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from asgiref.local import Local
+from django.core import signals
+from django.core.cache import caches, close_caches
+from django.core.handlers.base import reset_urlconf
+from django.db import close_old_connections, connections, reset_queries
+from django.http import HttpResponse
+from django.urls import base as urls_base
+from django.urls import get_urlconf, set_urlconf
+
+from hello_async.fastpath.receivers import FAST, local_has
+from hello_async.fastpath.signals import close_response
+
+
+def _locals() -> list[Local]:
+    return [
+        connections._connections,  # type: ignore[attr-defined]
+        caches._connections,  # type: ignore[attr-defined]
+        urls_base._urlconfs,  # type: ignore[attr-defined]
+        Local(),
+        Local(thread_critical=True),
+    ]
+
+
+NAMES = ["default", "value", "other", "_storage", "_data", "cvar"]
+
+
+def _agree(local: Local) -> None:
+    for name in NAMES:
+        assert local_has(local, name) == hasattr(local, name), (local, name)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("index", range(5))
+async def test_local_has_answers_as_hasattr(index: int) -> None:
+    local = _locals()[index]
+    _agree(local)  # nothing set (or whatever this loop thread holds)
+
+    async def in_a_task() -> None:
+        setattr(local, "value", 1)  # noqa: B010
+        setattr(local, "other", 2)  # noqa: B010
+        _agree(local)
+        delattr(local, "other")
+        _agree(local)
+        delattr(local, "value")
+        _agree(local)
+
+    await asyncio.create_task(in_a_task())
+    _agree(local)
+
+    def in_a_thread() -> None:
+        setattr(local, "value", 3)  # noqa: B010
+
+    await asyncio.to_thread(in_a_thread)  # a sync thread's storage: not this thread's
+    _agree(local)
+    setattr(local, "value", 4)  # noqa: B010
+    try:
+        _agree(local)
+        assert local_has(local, "value")
+        await asyncio.to_thread(lambda: _agree(local))  # off the loop
+    finally:
+        delattr(local, "value")
+    _agree(local)
+
+
+def _effects(
+    receiver: Callable[..., Any], touch: bool, monkeypatch: pytest.MonkeyPatch
+) -> list[Any]:
+    """What a receiver did to this context's connections and caches, and to the urlconf."""
+    calls: list[Any] = []
+    if touch:  # a connection and a cache opened on the loop, in this request's context
+        connections["default"]  # noqa: B018
+        caches["default"]  # noqa: B018
+    try:
+        for conn in connections.all(initialized_only=True):
+            monkeypatch.setattr(conn, "close_if_unusable_or_obsolete", lambda: calls.append("db"))
+            conn.queries_log.append({"sql": "SELECT 1"})
+        for cache in caches.all(initialized_only=True):
+            monkeypatch.setattr(cache, "close", lambda **kw: calls.append("cache"))
+        set_urlconf("hello_async.urls")
+        receiver(signal=signals.request_finished, sender=None)
+        queries = [len(conn.queries_log) for conn in connections.all(initialized_only=True)]
+        return [calls, queries, get_urlconf(None)]
+    finally:
+        set_urlconf(None)
+        if touch:
+            del connections["default"]
+            del caches["default"]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("touch", [False, True])
+@pytest.mark.parametrize(
+    "django_receiver", [reset_queries, close_old_connections, close_caches, reset_urlconf]
+)
+async def test_each_receiver_does_what_djangos_does(
+    django_receiver: Callable[..., Any], touch: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    expected = _effects(django_receiver, touch, monkeypatch)
+    assert _effects(FAST[django_receiver], touch, monkeypatch) == expected
+    if touch and django_receiver is not reset_urlconf:
+        assert expected[:2] != [[], [1]]  # it did act on what was opened
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("extra", [False, True])
+async def test_close_response_does_what_response_close_does(extra: bool) -> None:
+    async def closed(close: Callable[[Any], None]) -> list[Any]:
+        seen: list[Any] = []
+
+        def record(**kwargs: Any) -> None:
+            seen.append(sorted(kwargs.items(), key=lambda kv: kv[0]))
+
+        response = HttpResponse("x")
+        response._handler_class = object  # type: ignore[attr-defined]
+        response._resource_closers.append(lambda: seen.append("closer"))  # type: ignore[attr-defined]
+        response._resource_closers.append(lambda: 1 / 0)  # type: ignore[attr-defined]
+        if extra:
+            signals.request_finished.connect(record)
+        try:
+            close(response)
+        finally:
+            signals.request_finished.disconnect(record)
+        return [seen, response.closed, response._resource_closers]  # type: ignore[attr-defined]
+
+    assert await closed(close_response) == await closed(lambda r: r.close())
+
+
+def test_off_the_loop_too() -> None:
+    for local in _locals():
+        _agree(local)
