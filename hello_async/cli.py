@@ -100,7 +100,18 @@ def main(argv: list[str] | None = None) -> int:
     if not args_list or args_list[0].startswith("-") and args_list[0] not in ("-h", "--help"):
         args_list.insert(0, "serve")
     if args_list[0] in COMMAND_MODULES:
-        module = importlib.import_module(COMMAND_MODULES[args_list[0]][0])
+        try:
+            module = importlib.import_module(COMMAND_MODULES[args_list[0]][0])
+        except ModuleNotFoundError as exc:
+            if exc.name is None or exc.name.startswith("hello_async"):
+                raise
+            print(
+                f"hello-async {args_list[0]}: {exc.name} is not installed. The bench's "
+                "dependencies are a group of their own, left out of production installs: "
+                "uv sync --group bench (uv run installs it by default).",
+                file=sys.stderr,
+            )
+            return 2
         result: int = module.main(args_list[1:])
         return result
     args = build_parser().parse_args(args_list)

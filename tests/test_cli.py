@@ -62,3 +62,14 @@ def test_serve_refuses_production_without_a_secret_key(tmp_path: Path) -> None:
     process = serve(tmp_path, DJANGO_ALLOWED_HOSTS="example.com", UPSTREAM_URL="http://127.0.0.1:9")
     assert process.wait(timeout=60) == 2
     assert "DJANGO_SECRET_KEY is not set" in process.output()
+
+
+def test_bench_without_its_dependencies_says_how_to_install_them(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def missing(name: str) -> object:
+        raise ModuleNotFoundError("No module named 'matplotlib'", name="matplotlib")
+
+    monkeypatch.setattr(cli.importlib, "import_module", missing)
+    assert cli.main(["bench"]) == 2
+    assert "uv sync --group bench" in capsys.readouterr().err

@@ -1,11 +1,10 @@
 """The garbage collector of a serving process: out of the way of the request path, not off.
 
 Reference counting frees almost everything a request makes; the cyclic collector only has to find
-reference cycles. Yet, by Python's defaults, it also re-scans every object that ever survived two
-collections: Django, the URLconf, the templates and the clients, ~80,000 objects loaded at
-startup, on each full collection. Under load those full collections ran every ~0.5 s and took
-60-150 ms each on this machine: at 1000 concurrent fan-out requests about a third of the
-server's CPU went to the collector (docs/performance.md, "The garbage collector").
+reference cycles. Yet, by Python's defaults, each full collection also re-scans every object that
+ever survived two collections: all that startup loaded (Django, the URLconf, the templates, the
+clients). Under load those scans were a large share of the server's CPU (docs/performance.md,
+"The garbage collector").
 
 Once the serving process has started (the ASGI lifespan, hello_async.ops.lifespan), :func:`tune`:
 

@@ -121,8 +121,8 @@ class LoopMonitor:
     def describe_in_flight(self, most: int = 5) -> str:
         """The oldest ``most`` requests in flight (the likeliest culprits), and how many more.
 
-        Capped: under load hundreds are in flight, and a line naming them all costs the
-        already stalled worker more CPU than the stall itself (about 16 KB a warning).
+        Capped: under load hundreds are in flight, and a line naming them all would cost the
+        already stalled worker more than the stall itself.
         """
         now = time.monotonic()
         requests = self._table.snapshot()

@@ -11,8 +11,8 @@ hello_async.upstream.client).
 * **Status and version**: a status outside 100-599 or a version other than HTTP/1.0 and 1.1 is
   not an answer.
 * **Body**: at most ``max_body_bytes`` as it arrives, and again once decoded; in at most
-  ``max_body_chunks`` pieces (a chunk, or a read), since each piece costs a parser's turn: an
-  endless body of 4-byte chunks kept h11 busy for seconds per call.
+  ``max_body_chunks`` pieces (a chunk, or a read), since each piece costs a parser's turn
+  (h11's, in Python, for the sync client).
 * **Encoding**: we ask for ``Accept-Encoding: identity``; an upstream that compresses anyway may
   use one coding (gzip or deflate), decoded in steps of :data:`STEP` bytes, the async decoder
   yielding to the loop between steps. Stacked codings (``gzip, gzip``) and unknown ones are

@@ -3,7 +3,7 @@
 ``httpx.AsyncClient(transport=Http11Transport(limits=...))`` keeps HTTPX's whole API (the client,
 ``httpx.Request``/``httpx.Response``, HTTPX's exceptions); only the bytes on the wire are ours.
 HTTPX's own pool (httpcore) does work proportional to requests x connections on every change
-and gives out at hundreds of concurrent calls; httpx-aiohttp costs twice this per call
+and gives out at hundreds of concurrent calls; httpx-aiohttp costs more per call
 (docs/performance.md).
 
     * HTTP/1.1 over TCP, or TLS for ``https``; one pool for all origins, at most
