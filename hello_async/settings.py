@@ -308,28 +308,44 @@ HELLO_ASYNC_TASK_RETENTION = env_float("HELLO_ASYNC_TASK_RETENTION", 7 * 86_400.
 # Task worker processes ``hello-async`` (serve) runs beside the web server; 0: none.
 HELLO_ASYNC_SERVE_TASK_WORKERS = env_int("HELLO_ASYNC_SERVE_TASK_WORKERS", 1)
 
-# --- Logging: the article's console lines, at INFO ---------------------------------------------
+# --- Logging: the article's console lines, at INFO, written off the loop (hello_async.logs) -----
+
+HELLO_ASYNC_LOG_LEVEL = os.environ.get("HELLO_ASYNC_LOG_LEVEL", "").strip().upper() or "INFO"
+if HELLO_ASYNC_LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+    raise ImproperlyConfigured(
+        f"HELLO_ASYNC_LOG_LEVEL={HELLO_ASYNC_LOG_LEVEL!r} must be DEBUG, INFO, WARNING, ERROR or "
+        "CRITICAL."
+    )
+# "console": the lines as Uvicorn prints them; "json": one JSON object per line (production).
+HELLO_ASYNC_LOG_FORMAT = os.environ.get("HELLO_ASYNC_LOG_FORMAT", "").strip().lower() or "console"
+if HELLO_ASYNC_LOG_FORMAT not in {"console", "json"}:
+    raise ImproperlyConfigured(
+        f"HELLO_ASYNC_LOG_FORMAT={HELLO_ASYNC_LOG_FORMAT!r} must be 'console' or 'json'."
+    )
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {
-        "console": {
-            "()": "uvicorn.logging.DefaultFormatter",
-            "fmt": "%(levelprefix)s %(message)s",
-            "use_colors": None,
-        },
-    },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "console"},
+        # The project's lines: to the console at the configured level, to taps at any.
+        "console": {
+            "()": "hello_async.logs.handlers.deferred_handler",
+            "format": HELLO_ASYNC_LOG_FORMAT,
+            "console_level": HELLO_ASYNC_LOG_LEVEL,
+        },
+        # Django's own warnings and errors, through the same writer.
+        "django": {
+            "()": "hello_async.logs.handlers.deferred_handler",
+            "format": HELLO_ASYNC_LOG_FORMAT,
+        },
     },
     "loggers": {
         "hello_async": {
             "handlers": ["console"],
-            "level": os.environ.get("HELLO_ASYNC_LOG_LEVEL", "INFO"),
+            "level": HELLO_ASYNC_LOG_LEVEL,
             "propagate": False,
         },
-        "django": {"handlers": ["console"], "level": "WARNING", "propagate": False},
+        "django": {"handlers": ["django"], "level": "WARNING", "propagate": False},
     },
 }
 

@@ -7,6 +7,7 @@ waits are the defaults; ``HELLO_ASYNC_TIME_SCALE`` multiplies all of them (0 rem
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import time
@@ -97,13 +98,27 @@ async def aget_flavor() -> str:
 
 
 def smoke(smokables: list[str], flavor: str) -> int:
-    """Smokes some meats and applies the flavor; returns how many were smoked."""
-    if logger.isEnabledFor(logging.INFO):  # one check, not three a meat (WARNING under load)
-        for smokable in smokables:
-            logger.info("Smoking some %s...", smokable)
-            logger.info("Applying the %s...", flavor)
-            logger.info("%s smoked.", smokable.capitalize())
+    """Smokes some meats and applies the flavor; returns how many were smoked.
+
+    The article prints three lines a meat. They happen in one step of the loop, so they go out as
+    one record (the console prints each line with its prefix): one record, not eighteen.
+    """
+    if logger.isEnabledFor(logging.INFO):
+        logger.info(smoking_lines(tuple(smokables), flavor))
     return len(smokables)
+
+
+@functools.lru_cache(maxsize=64)
+def smoking_lines(smokables: tuple[str, ...], flavor: str) -> str:
+    """The smoking's lines, made once per order of meats and flavor."""
+    lines: list[str] = []
+    for smokable in smokables:
+        lines += (
+            f"Smoking some {smokable}...",
+            f"Applying the {flavor}...",
+            f"{smokable.capitalize()} smoked.",
+        )
+    return "\n".join(lines)
 
 
 async def asmoke_some_meats() -> SmokeResult:

@@ -14,6 +14,7 @@ import itertools
 import time
 from dataclasses import dataclass
 
+from hello_async.logs import context
 from hello_async.web.asgi_types import ASGIApp, Receive, Scope, Send
 
 
@@ -71,6 +72,8 @@ class InFlightMiddleware:
             return
         table = self._table if self._table is not None else _table
         key = table.add(str(scope.get("method", "?")), str(scope.get("path", "?")))
+        # The request's id, for its log lines and its background work's (hello_async.logs).
+        context.request_id.set(context.new_request_id())
         try:
             await self.app(scope, receive, send)
         finally:

@@ -2,13 +2,14 @@
 
 Django's own ASGIHandler rejects the lifespan scope; ``hello_async.asgi`` uses
 django-asgi-lifespan's handler instead, which turns lifespan events into the ``asgi_startup`` and
-``asgi_shutdown`` signals received here. At startup: the shutdown signal's time starts being
+``asgi_shutdown`` signals received here. At startup: Uvicorn's loggers are routed through the
+project's log writer (hello_async.logs), the shutdown signal's time starts being
 noted (hello_async.ops.shutdown), the serving loop is handed to the background-work owner, the
 upstream client is opened, the loop monitor starts watching the loop and, last, the garbage
 collector is tuned (hello_async.ops.gctuning). At shutdown, in this order: the loop monitor stops,
 pending background work drains for what is left of ``HELLO_ASYNC_SHUTDOWN_GRACE`` since the
 signal (it may still need the upstream), then the clients close, then the local httpbin (if this
-process started one) stops.
+process started one) stops, and the log writer writes what is queued.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from django.conf import settings
 from django_asgi_lifespan.signals import asgi_shutdown, asgi_startup
 
 from hello_async import upstream
+from hello_async.logs import handlers as log_handlers
 from hello_async.ops import gctuning, loopmonitor, shutdown
 from hello_async.upstream import local as local_upstream
 from hello_async.work import background
@@ -29,6 +31,8 @@ logger = logging.getLogger(__name__)
 
 
 async def astartup() -> None:
+    # Uvicorn configured its loggers before it imported the app: theirs write through ours now.
+    log_handlers.route_uvicorn()
     shutdown.install()
     background.get_owner().start()
     await upstream.get_upstream().astart()
@@ -48,6 +52,7 @@ async def ashutdown() -> None:
     await asyncio.to_thread(client.close)
     await asyncio.to_thread(local_upstream.stop_started)
     shutdown.uninstall()
+    log_handlers.finish()  # what is queued, and what comes after, reaches the console
 
 
 async def _on_startup(**kwargs: Any) -> None:

@@ -12,8 +12,10 @@ from tests.conftest import FakeUpstream
 
 
 def messages(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """The kitchen's lines, as the console prints them (a record may hold several)."""
     kitchen = "hello_async.article.kitchen"
-    return [r.getMessage() for r in caplog.records if r.name.startswith(kitchen)]
+    records = [r for r in caplog.records if r.name.startswith(kitchen)]
+    return [line for r in records for line in r.getMessage().split("\n")]
 
 
 @pytest.mark.asyncio

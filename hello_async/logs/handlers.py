@@ -1,0 +1,214 @@
+"""Records queued as they are, formatted and written by a thread of their own, in batches.
+
+The standard library's ``QueueHandler`` formats each record before queueing it (on the event
+loop) and its ``QueueListener`` wakes for every record; here the handler hands the record over
+untouched (:class:`DeferredHandler`), and :class:`LogWriter` drains the queue every
+:data:`INTERVAL` seconds, formats the records in the order they came and writes each run of
+lines bound for one stream with one write. Uvicorn's access lines go to stdout, the rest to
+stderr, as Uvicorn's own handlers do. ``flush()`` (called by ``logging.shutdown()`` at exit, and
+by the lifespan's shutdown) writes what is queued before it returns.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import traceback
+from collections import deque
+from typing import TextIO
+
+from hello_async.logs import context, taps
+from hello_async.logs.formatters import ConsoleAccessFormatter, ConsoleFormatter, JsonFormatter
+
+INTERVAL = 0.02  # seconds between two drains: how late a line may reach the console
+ACCESS = "uvicorn.access"
+
+
+class LogWriter:
+    """The queue of records, and the thread that writes them."""
+
+    def __init__(
+        self,
+        *,
+        format: str = "console",
+        interval: float = INTERVAL,
+        streams: tuple[TextIO, TextIO] | None = None,
+    ) -> None:
+        self._streams = streams  # (stdout, stderr); None: sys's, as they are when written
+        self._records: deque[logging.LogRecord] = deque()
+        self.put_nowait = self._records.append  # what QueueHandler calls; atomic, no lock
+        self.interval = interval
+        self.set_format(format)
+        self._drain_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+        self.running = False
+
+    def set_format(self, format: str) -> None:
+        if format == "json":
+            self._default: logging.Formatter = JsonFormatter()
+            self._access: logging.Formatter = self._default
+        else:
+            self._default = ConsoleFormatter()
+            self._access = ConsoleAccessFormatter()
+
+    def start(self) -> None:
+        with self._start_lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._stop.clear()
+                self._thread = threading.Thread(
+                    target=self._run, name="hello-async-log-writer", daemon=True
+                )
+                self._thread.start()
+                self.running = True
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.drain()
+
+    def stop(self) -> None:
+        """Stop the thread, then write what is left."""
+        self.running = False
+        self._stop.set()
+        thread, self._thread = self._thread, None
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=5)
+        self.drain()
+
+    def drain(self) -> None:
+        """Format and write every queued record, in order (from any thread)."""
+        with self._drain_lock:
+            records = self._records
+            while records:
+                stream: TextIO | None = None
+                lines: list[str] = []
+                out, err = self._streams or (sys.stdout, sys.stderr)
+                while records:
+                    record = records[0]
+                    target = out if record.name == ACCESS else err
+                    if stream is not None and target is not stream:
+                        break  # another stream: write this run first, keep the order
+                    stream = target
+                    records.popleft()
+                    lines.append(self._format(record))
+                if stream is not None and lines:
+                    self._write(stream, "\n".join(lines) + "\n")
+
+    def _format(self, record: logging.LogRecord) -> str:
+        formatter = self._access if record.name == ACCESS else self._default
+        try:
+            return formatter.format(record)
+        except Exception:
+            return f"Logging error in record from {record.name}:\n{traceback.format_exc()}"
+
+    @staticmethod
+    def _write(stream: TextIO, text: str) -> None:
+        try:
+            stream.write(text)
+            stream.flush()
+        except (OSError, ValueError):  # a closed or broken stream: nothing to write to
+            pass
+
+    def write_now(self, record: logging.LogRecord) -> None:
+        """Queue ``record`` and write the queue (no thread running: at exit, or before start)."""
+        self._records.append(record)
+        self.drain()
+
+    def pending(self) -> int:
+        return len(self._records)
+
+
+class DeferredHandler(logging.Handler):
+    """Hands each record to the writer as it is: formatting happens in the writer's thread.
+
+    ``QueueHandler``'s work in one step, on the caller's thread: the record gets its request's
+    id (hello_async.logs.context), goes to whatever taps that request (hello_async.logs.taps),
+    and, at or above ``console_level``, to the writer's queue. No lock: appending to the queue
+    is atomic; no formatting: the writer does that.
+    """
+
+    def __init__(self, writer: LogWriter, *, console_level: int | str = logging.NOTSET) -> None:
+        super().__init__()
+        self.writer = writer
+        if isinstance(console_level, str):
+            console_level = logging.getLevelNamesMapping()[console_level]
+        self.console_level = console_level
+
+    def handle(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id = context.request_id.get()
+        if taps.tapped and request_id in taps.tapped:
+            taps.tapped[request_id](record)
+        if record.levelno >= self.console_level:
+            self.emit(record)
+        return True
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            if self.writer.running:
+                self.writer.put_nowait(record)  # as it is: formatted in the writer's thread
+            else:
+                self.writer.write_now(record)  # closed (at exit): written here and now
+        except Exception:
+            self.handleError(record)
+
+    def flush(self) -> None:
+        self.writer.drain()
+
+    def close(self) -> None:
+        self.writer.stop()
+        super().close()
+
+
+_writer: LogWriter | None = None
+
+
+def writer(format: str | None = None) -> LogWriter:
+    """The process's writer (one, however many handlers feed it), started."""
+    global _writer
+    if _writer is None:
+        _writer = LogWriter(format=format or "console")
+    elif format is not None:
+        _writer.set_format(format)
+    _writer.start()
+    return _writer
+
+
+def deferred_handler(format: str = "console", console_level: str = "NOTSET") -> DeferredHandler:
+    """A handler feeding the process's writer (``LOGGING``'s factory); the console gets what is
+    at ``console_level`` or above, the taps everything."""
+    lean_records()
+    return DeferredHandler(writer(format), console_level=console_level)
+
+
+def lean_records() -> None:
+    """Records without what no line here shows: the caller's file and line (a walk up the
+    stack per record), the process's and the task's names (the "Optimization" section of
+    Python's logging HOWTO; the thread's name stays). Process-wide, once logging is set up."""
+    logging._srcfile = None
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
+    logging.logAsyncioTasks = False  # type: ignore[attr-defined]  # (3.12; not in the stubs)
+
+
+def route_uvicorn() -> None:
+    """Uvicorn's loggers that have handlers (its access log only when it is on) write through
+    the process's writer instead; their levels and propagation stay as Uvicorn set them."""
+    for name in ("uvicorn", "uvicorn.error", ACCESS):
+        logger = logging.getLogger(name)
+        if logger.handlers and not all(isinstance(h, DeferredHandler) for h in logger.handlers):
+            logger.handlers = [DeferredHandler(writer())]
+
+
+def flush() -> None:
+    """Write what is queued now (in tests)."""
+    if _writer is not None:
+        _writer.drain()
+
+
+def finish() -> None:
+    """Write what is queued, and every later line as it is logged (at the lifespan's shutdown:
+    Uvicorn then logs its last lines and re-raises the signal; no thread may hold any)."""
+    if _writer is not None:
+        _writer.stop()

@@ -1,0 +1,168 @@
+"""The deferred handler and its writer: records out of the caller's thread, in order, none lost."""
+
+from __future__ import annotations
+
+import io
+import logging
+import threading
+
+import pytest
+
+from hello_async.logs import handlers
+from hello_async.logs.context import request_id
+from hello_async.logs.handlers import DeferredHandler, LogWriter
+
+
+@pytest.fixture
+def streams() -> tuple[io.StringIO, io.StringIO]:
+    return io.StringIO(), io.StringIO()
+
+
+def logger_with(handler: logging.Handler, name: str = "hello_async.test") -> logging.Logger:
+    logger = logging.getLogger(name)
+    logger.handlers = [handler]
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    return logger
+
+
+def test_records_are_formatted_in_the_writers_thread_not_the_callers(
+    streams: tuple[io.StringIO, io.StringIO],
+) -> None:
+    seen: list[str] = []
+
+    class Spy(logging.Formatter):
+        def format(self, record: logging.LogRecord) -> str:
+            seen.append(threading.current_thread().name)
+            return record.getMessage()
+
+    writer = LogWriter(interval=3600, streams=streams)  # no drain by the timer: only ours below
+    writer._default = Spy()
+    handler = DeferredHandler(writer)
+    writer.start()
+    try:
+        logger_with(handler).info("Getting smokeables...")
+        assert seen == [] and writer.pending() == 1  # queued as it is, not formatted
+        drainer = threading.Thread(target=writer.drain, name="the-writer")
+        drainer.start()
+        drainer.join()
+        assert seen == ["the-writer"]
+        assert streams[1].getvalue() == "Getting smokeables...\n"
+    finally:
+        writer.stop()
+
+
+def test_lines_keep_their_order_across_stdout_and_stderr(
+    streams: tuple[io.StringIO, io.StringIO], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    merged: list[tuple[str, str]] = []
+    out, err = streams
+    monkeypatch.setattr(out, "write", lambda text: merged.append(("out", text)) or len(text))
+    monkeypatch.setattr(err, "write", lambda text: merged.append(("err", text)) or len(text))
+    writer = LogWriter(interval=3600, streams=streams)
+    handler = DeferredHandler(writer)
+    writer.start()
+    try:
+        app = logger_with(handler)
+        access = logger_with(handler, "uvicorn.access")
+        app.info("1")
+        app.info("2")
+        access.info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5", "GET", "/", "1.1", 200)
+        app.info("3")
+        writer.drain()
+    finally:
+        writer.stop()
+    assert [stream for stream, _ in merged] == ["err", "out", "err"]  # a write per run
+    text = "".join(text for _, text in merged)
+    assert text.index("1") < text.index("2") < text.index("GET /") < text.rindex("3")
+
+
+def test_a_stopped_writer_writes_at_once_and_stop_drains_what_is_queued(
+    streams: tuple[io.StringIO, io.StringIO],
+) -> None:
+    writer = LogWriter(interval=3600, streams=streams)
+    handler = DeferredHandler(writer)
+    writer.start()
+    logger = logger_with(handler)
+    logger.info("queued")
+    assert streams[1].getvalue() == ""
+    handler.close()  # what logging.shutdown() does at exit
+    assert streams[1].getvalue().endswith("queued\n")
+    logger.info("after the end")  # the thread is gone: written here and now
+    assert streams[1].getvalue().endswith("after the end\n")
+
+
+def test_the_thread_drains_by_itself(streams: tuple[io.StringIO, io.StringIO]) -> None:
+    writer = LogWriter(interval=0.001, streams=streams)
+    handler = DeferredHandler(writer)
+    writer.start()
+    written = threading.Event()
+    real_write = writer._write
+
+    def write(stream: io.StringIO, text: str) -> None:
+        real_write(stream, text)
+        written.set()
+
+    writer._write = write  # type: ignore[method-assign]
+    writer.start()
+    try:
+        logger_with(handler).info("Returning flavor")
+        assert written.wait(5)
+        assert "Returning flavor" in streams[1].getvalue()
+    finally:
+        writer.stop()
+
+
+def test_the_request_id_is_taken_where_the_record_is_made(
+    streams: tuple[io.StringIO, io.StringIO],
+) -> None:
+    writer = LogWriter(interval=3600, format="json", streams=streams)
+    handler = DeferredHandler(writer)
+    writer.start()
+    logger = logger_with(handler)
+    token = request_id.set("abc-1")
+    try:
+        logger.info("1")
+    finally:
+        request_id.reset(token)
+    logger.info("no request")
+    writer.stop()
+    lines = streams[1].getvalue().splitlines()
+    assert '"request_id": "abc-1"' in lines[0] and '"request_id": null' in lines[1]
+
+
+def test_uvicorns_loggers_are_routed_only_where_they_have_handlers() -> None:
+    access, error = logging.getLogger("uvicorn.access"), logging.getLogger("uvicorn")
+    saved = access.handlers, error.handlers
+    try:
+        access.handlers = []  # --no-access-log
+        error.handlers = [logging.StreamHandler()]
+        handlers.route_uvicorn()
+        assert access.handlers == []
+        assert [type(h) for h in error.handlers] == [DeferredHandler]
+    finally:
+        access.handlers, error.handlers = saved
+
+
+def test_taps_see_a_requests_records_below_the_consoles_level(
+    streams: tuple[io.StringIO, io.StringIO], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hello_async.logs import taps
+
+    monkeypatch.setattr(taps, "LOGGERS", ["hello_async.tapped"])
+    writer = LogWriter(interval=3600, streams=streams)
+    logger = logger_with(DeferredHandler(writer, console_level="WARNING"), "hello_async.tapped")
+    logger.setLevel(logging.WARNING)
+    tapped: list[str] = []
+    token = request_id.set("r-1")
+    try:
+        taps.add("r-1", lambda record: tapped.append(record.getMessage()))
+        logger.info("Getting smokeables...")  # below the console's level: a tap still sees it
+        taps.remove("r-1")
+        logger.info("untapped")
+    finally:
+        request_id.reset(token)
+    writer.stop()
+    assert tapped == ["Getting smokeables..."]
+    assert streams[1].getvalue() == ""  # the console writes only WARNING and above
+    assert logger.level == logging.WARNING  # the taps gave the level back
