@@ -105,6 +105,53 @@ def fork_scenarios(delay_ms: float) -> list[Scenario]:
     return scenarios
 
 
+def logging_scenarios(delay_ms: float) -> list[Scenario]:
+    """The peer rows as a user runs them: the article's lines at INFO and the access log on,
+    on both sides (FastAPI logging the same lines through Python's logging); and what that
+    costs our server against the same server at WARNING."""
+    rows = [
+        ("peer_info", "fan-out, 100 concurrent", 100, 2, "/smoke_some_meats/", delay_ms),
+        ("peer_c1000_info", "fan-out, 1000 concurrent", 1000, 2, "/smoke_some_meats/", delay_ms),
+        ("peer_hello_info", "'Hello', 64 concurrent", 64, 0, "/", 0.0),
+    ]
+    info = uvicorn_django(1000, 2, logging="info")
+    quiet = uvicorn_django(1000, 2)
+    scenarios = [
+        Scenario(
+            "logging",
+            "what the article's console costs: INFO and access log vs WARNING, c=1000",
+            "The article's lines at INFO cost little of the fan-out's throughput",
+            1000,
+            2,
+            (
+                Variant(
+                    "info", "Django at INFO, access log on", info, "/smoke_some_meats/", delay_ms
+                ),
+                Variant("warning", "Django at WARNING", quiet, "/smoke_some_meats/", delay_ms),
+            ),
+            ("info", "warning"),
+        )
+    ]
+    for name, title, c, fan_out, path, floor in rows:
+        ours = uvicorn_django(c, fan_out, logging="info")
+        peer = fastapi_peer(c, logging="info")
+        scenarios.append(
+            Scenario(
+                name,
+                f"ours vs FastAPI's, both logging the article's lines at INFO: {title}",
+                "With the console on both sides, the same comparison",
+                c,
+                fan_out,
+                (
+                    Variant("ours", f"Django {path}, INFO", ours, path, floor),
+                    Variant("fastapi", f"FastAPI peer {path}, INFO", peer, path, floor),
+                ),
+                ("ours", "fastapi"),
+            )
+        )
+    return scenarios
+
+
 def build(
     *, quick: bool, delay_ms: float, block_ms: int, baseline: Path | None = None
 ) -> list[Scenario]:
@@ -299,6 +346,8 @@ def build(
                 ("ours", "fastapi"),
             )
         )
+    if not quick:
+        scenarios += logging_scenarios(d)
     scenarios += fork_scenarios(d)
     return scenarios
 

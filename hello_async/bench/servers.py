@@ -8,8 +8,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-UVICORN_FLAGS = ["--no-access-log", "--loop", "uvloop", "--http", "httptools"]
-UVICORN_FLAGS += ["--log-level", "warning", "--host", "127.0.0.1"]
+UVICORN_FLAGS = ["--loop", "uvloop", "--http", "httptools", "--host", "127.0.0.1"]
+# Quiet (the default rows): warnings only, no access log. Info: what a user gets by default,
+# the article's lines at INFO and Uvicorn's access log, on both sides.
+LOGGING_FLAGS = {
+    "warning": ["--no-access-log", "--log-level", "warning"],
+    "info": ["--log-level", "info"],
+}
+LOG_LEVELS = {"warning": "WARNING", "info": "INFO"}
 
 
 @dataclass(frozen=True)
@@ -25,15 +31,14 @@ class ServerSpec:
         return [arg.replace("{port}", str(port)) for arg in self.argv]
 
 
-def django_env(concurrency: int, fan_out: int) -> dict[str, str]:
-    """Production-like settings: DEBUG off, quiet logs, no demo waits, a pool sized for the
-    load (every concurrent request may hold ``fan_out`` upstream connections), the compare
-    endpoints on."""
+def django_env(concurrency: int, fan_out: int, logging: str = "warning") -> dict[str, str]:
+    """Production-like settings: DEBUG off, no demo waits, a pool sized for the load (every
+    concurrent request may hold ``fan_out`` upstream connections), the compare endpoints on."""
     return {
         "DJANGO_SETTINGS_MODULE": "hello_async.settings",
         "DJANGO_DEBUG": "0",
         "HELLO_ASYNC_TIME_SCALE": "0",
-        "HELLO_ASYNC_LOG_LEVEL": "WARNING",
+        "HELLO_ASYNC_LOG_LEVEL": LOG_LEVELS[logging],
         "HELLO_ASYNC_LAB": "1",
         "UPSTREAM_MAX_CONNECTIONS": str(max(100, concurrency * max(1, fan_out))),
     }
@@ -45,8 +50,10 @@ def uvicorn_django(
     *,
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
+    logging: str = "warning",
 ) -> ServerSpec:
-    """The project under Uvicorn; ``env`` on top of :func:`django_env`; ``cwd`` another checkout."""
+    """The project under Uvicorn; ``env`` on top of :func:`django_env`; ``cwd`` another checkout;
+    ``logging`` quiet (``warning``) or as a user gets it (``info``, with the access log)."""
     argv: tuple[str, ...] = (
         sys.executable,
         "-m",
@@ -57,8 +64,8 @@ def uvicorn_django(
     )
     return ServerSpec(
         "Uvicorn, 1 worker",
-        (*argv, *UVICORN_FLAGS),
-        {**django_env(concurrency, fan_out), **(env or {})},
+        (*argv, *UVICORN_FLAGS, *LOGGING_FLAGS[logging]),
+        {**django_env(concurrency, fan_out, logging), **(env or {})},
         cwd,
     )
 
@@ -100,7 +107,7 @@ def gunicorn_gthread(concurrency: int) -> ServerSpec:
     return ServerSpec(name, argv, django_env(concurrency, 1))
 
 
-def fastapi_peer(concurrency: int) -> ServerSpec:
+def fastapi_peer(concurrency: int, logging: str = "warning") -> ServerSpec:
     argv: tuple[str, ...] = (
         sys.executable,
         "-m",
@@ -109,6 +116,9 @@ def fastapi_peer(concurrency: int) -> ServerSpec:
         "--app-dir",
         "bench/peers",
     )
-    argv += ("--port", "{port}", *UVICORN_FLAGS)
-    env = {"UPSTREAM_MAX_CONNECTIONS": str(max(100, 2 * concurrency))}
+    argv += ("--port", "{port}", *UVICORN_FLAGS, *LOGGING_FLAGS[logging])
+    env = {
+        "UPSTREAM_MAX_CONNECTIONS": str(max(100, 2 * concurrency)),
+        "HELLO_ASYNC_LOG_LEVEL": LOG_LEVELS[logging],
+    }
     return ServerSpec("Uvicorn, 1 worker", argv, env)
