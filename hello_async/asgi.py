@@ -4,9 +4,11 @@ Django's ASGI handler with the lifespan protocol (django-asgi-lifespan), which
 hello_async.ops.lifespan uses to open and close the upstream client and drain background work;
 the fast path's version of it (hello_async.fastpath.handler) unless ``HELLO_ASYNC_FASTPATH=0``.
 
-Two plain ASGI wrappers go around it (both pass the lifespan scope through untouched):
+Three plain ASGI wrappers go around it (both pass the lifespan scope through untouched):
 
-    InFlightMiddleware      records method + path of each request while it runs (loop monitor)
+    InFlightMiddleware      records method + path of each request while it runs (loop monitor),
+                            and gives it its id (its log lines carry it)
+    ConsoleMiddleware       ties a request sent from a console page to that page's stream
     BodyLimitMiddleware     413 for a body over HELLO_ASYNC_MAX_BODY_BYTES, before Django reads it
 """
 
@@ -26,6 +28,7 @@ django.setup(set_prefix=False)
 # Imported once Django is set up: the middleware they load need the app registry.
 from django_asgi_lifespan.handler import LifespanASGIHandler  # noqa: E402
 
+from hello_async.live.console import ConsoleMiddleware  # noqa: E402
 from hello_async.ops.inflight import InFlightMiddleware  # noqa: E402
 from hello_async.web.limits import BodyLimitMiddleware  # noqa: E402
 
@@ -39,4 +42,4 @@ else:
 
 # The handler is typed with asgiref's TypedDict events; the wrappers use plain mappings.
 django_application = cast(ASGIApp, handler)
-application = InFlightMiddleware(BodyLimitMiddleware(django_application))
+application = InFlightMiddleware(ConsoleMiddleware(BodyLimitMiddleware(django_application)))

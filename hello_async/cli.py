@@ -29,14 +29,16 @@ BANNER = (
     "sync",
     "sync_to_async",
     "smoke_some_meats",
+    "smoke_some_meats_live",
     "burn_some_meats",
     "smoke_runs",
     "smoke_orders:list",
     "smoke_orders:board",
     "lab",
+    "console",
     "admin:index",
 )
-LAB_ONLY = frozenset({"lab"})  # listed only while HELLO_ASYNC_LAB is on
+LAB_ONLY = frozenset({"lab", "console"})  # listed only while HELLO_ASYNC_LAB is on
 NOT_OURS = {"admin:index": "Django admin (manage.py createsuperuser first)"}
 
 

@@ -172,6 +172,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "hello_async.web.pages.pages",
             ],
         },
     },
@@ -274,6 +275,17 @@ HELLO_ASYNC_READY_CACHE_SECONDS = env_float("HELLO_ASYNC_READY_CACHE_SECONDS", 1
 # Deadline of each /readyz check (upstream GET, database SELECT 1), in seconds.
 HELLO_ASYNC_READY_TIMEOUT = env_float("HELLO_ASYNC_READY_TIMEOUT", 2.0, minimum=0.001)
 
+# --- Live: server-sent events (hello_async.live, docs/live.md) ----------------------------------
+
+# Event streams a process keeps open at most (the live views, consoles, boards); the next: 503.
+HELLO_ASYNC_SSE_MAX_SUBSCRIBERS = env_int("HELLO_ASYNC_SSE_MAX_SUBSCRIBERS", 1000, minimum=1)
+# Events a stream may have waiting for a slow client; past it the client is dropped.
+HELLO_ASYNC_SSE_QUEUE = env_int("HELLO_ASYNC_SSE_QUEUE", 256, minimum=1)
+# Seconds an open stream may stay silent before a heartbeat comment goes out.
+HELLO_ASYNC_SSE_HEARTBEAT = env_float("HELLO_ASYNC_SSE_HEARTBEAT", 15.0, minimum=0.05)
+# Seconds between two looks at the orders while the board is watched (one look per process).
+HELLO_ASYNC_BOARD_POLL = env_float("HELLO_ASYNC_BOARD_POLL", 0.5, minimum=0.05)
+
 # --- What strangers can reach (docs/production.md) -----------------------------------------------
 
 # The lab (/lab/) and the side-by-side endpoints (/compare/...) make the server load or block
@@ -332,6 +344,7 @@ LOGGING = {
             "()": "hello_async.logs.handlers.deferred_handler",
             "format": HELLO_ASYNC_LOG_FORMAT,
             "console_level": HELLO_ASYNC_LOG_LEVEL,
+            "taps": True,
         },
         # Django's own warnings and errors, through the same writer.
         "django": {

@@ -14,6 +14,7 @@ from hello_async.lab import runner
 from hello_async.ops import lifespan
 from hello_async.upstream.local import LocalUpstream
 from hello_async.work import background
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
 
 Handler = Callable[[httpx.Request], httpx.Response]
 
@@ -108,3 +109,40 @@ def quick_lab() -> Iterator[None]:
         yield
     finally:
         runner.set_lab(previous)
+
+
+# --- a browser: Debian's Chromium, driven by Playwright (tests/support/browser.py) ------------
+
+if CHROMIUM.exists():
+    from playwright.sync_api import Browser, Page, sync_playwright
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        # launch() gives the browser a fresh temporary profile of its own (and refuses
+        # --user-data-dir).
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1240, "height": 900}, locale="en-US")
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
+    page.on("pageerror", lambda exc: problems.append(str(exc)))
+    page.on(
+        "response",
+        lambda r: problems.append(f"{r.status} {r.url}") if r.status >= 400 else None,
+    )
+    try:
+        yield page
+        # A refused inline script or style (the CSP) or a failed asset shows up here.
+        assert problems == []
+    finally:
+        context.close()

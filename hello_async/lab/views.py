@@ -74,6 +74,7 @@ async def page(request: HttpRequest) -> HttpResponse:
         "default_concurrency": DEFAULT_CONCURRENCY,
         "deadline": f"{runner.DEADLINE:g}",
         "strings": strings,
+        "page": "lab",
     }
     return render(request, "lab/index.html", context)
 

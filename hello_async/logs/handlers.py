@@ -129,16 +129,19 @@ class DeferredHandler(logging.Handler):
     is atomic; no formatting: the writer does that.
     """
 
-    def __init__(self, writer: LogWriter, *, console_level: int | str = logging.NOTSET) -> None:
+    def __init__(
+        self, writer: LogWriter, *, console_level: int | str = logging.NOTSET, taps: bool = False
+    ) -> None:
         super().__init__()
         self.writer = writer
+        self.taps = taps  # the project's lines are tapped; Uvicorn's and Django's are not
         if isinstance(console_level, str):
             console_level = logging.getLevelNamesMapping()[console_level]
         self.console_level = console_level
 
     def handle(self, record: logging.LogRecord) -> bool:
         record.request_id = request_id = context.request_id.get()
-        if taps.tapped and request_id in taps.tapped:
+        if self.taps and taps.tapped and request_id in taps.tapped:
             taps.tapped[request_id](record)
         if record.levelno >= self.console_level:
             self.emit(record)
@@ -175,11 +178,13 @@ def writer(format: str | None = None) -> LogWriter:
     return _writer
 
 
-def deferred_handler(format: str = "console", console_level: str = "NOTSET") -> DeferredHandler:
+def deferred_handler(
+    format: str = "console", console_level: str = "NOTSET", taps: bool = False
+) -> DeferredHandler:
     """A handler feeding the process's writer (``LOGGING``'s factory); the console gets what is
-    at ``console_level`` or above, the taps everything."""
+    at ``console_level`` or above, the taps (if ``taps``) everything."""
     lean_records()
-    return DeferredHandler(writer(format), console_level=console_level)
+    return DeferredHandler(writer(format), console_level=console_level, taps=taps)
 
 
 def lean_records() -> None:

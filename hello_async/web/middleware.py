@@ -45,6 +45,10 @@ class ErrorResponseMiddleware:
 
 
 def error_response(exc: HelloAsyncError) -> HttpResponse:
-    return HttpResponse(
+    response = HttpResponse(
         f"{exc.message}\n", status=exc.status_code, content_type="text/plain; charset=utf-8"
     )
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None:  # a 503 that says when to come back (too many live streams)
+        response["Retry-After"] = str(retry_after)
+    return response

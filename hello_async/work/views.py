@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+    JsonResponse,
+    StreamingHttpResponse,
+)
 from django.shortcuts import render
 from django.urls import path, reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_safe
 
 from hello_async.article import kitchen
 from hello_async.errors import BadRequest
+from hello_async.live.broker import get_broker
+from hello_async.live.sse import sse_response
 from hello_async.web.params import limit_param
+from hello_async.work import board
 from hello_async.work import orders as smoke_orders
 
 app_name = "smoke_orders"
@@ -52,17 +63,43 @@ async def board_view(request: HttpRequest) -> HttpResponse:
             meats=request.POST.getlist("meats"), flavor=request.POST.get("flavor")
         )
         return HttpResponseRedirect(reverse("smoke_orders:board"), status=303)
-    orders = [
-        smoke_orders.smoke_order_json(order)
-        for order in await smoke_orders.smoke_order_alist(limit=20)
-    ]
+    orders = await smoke_orders.smoke_order_alist_json(limit=board.SHOWN)
+    for order in orders:  # datetimes for the template's time filter
+        for field in ("enqueued", "started", "finished"):
+            moment = order[f"{field}_at"]
+            order[field] = datetime.fromisoformat(moment) if moment else None
     context = {
         "orders": orders,
-        "refresh": any(order["status"] in ("READY", "RUNNING") for order in orders),
         "smokables": kitchen.SMOKABLES,
         "flavors": kitchen.FLAVORS,
+        "strings": board_strings(),
+        "page": "board",
     }
     return render(request, "smoke_orders/board.html", context)
+
+
+def board_strings() -> dict[str, object]:
+    return {
+        "states": {
+            "READY": _("READY"),
+            "RUNNING": _("RUNNING"),
+            "SUCCESSFUL": _("SUCCESSFUL"),
+            "FAILED": _("FAILED"),
+        },
+        "took": _("took %(seconds)s s"),
+        "smoked": _("smoked %(count)s"),
+        "empty": _("No orders yet."),
+        "dropped": _("The board fell behind and was disconnected; reload the page."),
+    }
+
+
+@require_safe
+async def board_events(request: HttpRequest) -> StreamingHttpResponse:
+    """The board's changes as server-sent events: the whole board, then each order that moves."""
+    subscriber = get_broker().subscribe()  # Busy: 503 with Retry-After
+    feed = board.get_feed()
+    feed.watch(subscriber)
+    return sse_response(subscriber, on_close=lambda: feed.unwatch(subscriber))
 
 
 def parse_json_object(raw: bytes) -> dict[str, Any]:
@@ -78,5 +115,6 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
 urlpatterns = [
     path("", orders_view, name="list"),
     path("board/", board_view, name="board"),  # before <id>/: "board" is no order id
+    path("board/events/", board_events, name="board-events"),
     path("<str:id>/", order_view, name="detail"),
 ]

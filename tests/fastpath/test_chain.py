@@ -10,6 +10,7 @@ LEAN = {
     "/sync/",
     "/sync_to_async/",
     "/smoke_some_meats/",
+    "/smoke_some_meats/live/",
     "/burn_some_meats/",
     "/smoke_runs/",
     "/healthz",

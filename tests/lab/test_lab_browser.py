@@ -12,30 +12,17 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.browser import CHROMIUM, needs_chromium
 from tests.support.servers import ROOT, uvicorn_server
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 pytestmark = [
     pytest.mark.server,
     pytest.mark.browser,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="needs Debian's Chromium: apt-get install -y chromium"
-    ),
+    needs_chromium,
 ]
 
 if CHROMIUM.exists():
-    from playwright.sync_api import Browser, Page, sync_playwright
+    from playwright.sync_api import Page
 
 
 @pytest.fixture(scope="module")
@@ -45,37 +32,6 @@ def lab_server(httpbin_url: str) -> Iterator[str]:
         yield base_url
     finally:
         process.terminate()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        # launch() gives the browser a fresh temporary profile of its own (and refuses
-        # --user-data-dir).
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1240, "height": 900}, locale="en-US")
-    page = context.new_page()
-    problems: list[str] = []
-    page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
-    page.on("pageerror", lambda exc: problems.append(str(exc)))
-    page.on(
-        "response",
-        lambda r: problems.append(f"{r.status} {r.url}") if r.status >= 400 else None,
-    )
-    try:
-        yield page
-        # A refused inline script or style (the CSP) or a failed asset shows up here.
-        assert problems == []
-    finally:
-        context.close()
 
 
 def test_sync_vs_async_at_20_draws_40_bars_and_async_ends_sooner(

@@ -150,8 +150,12 @@ def test_taps_see_a_requests_records_below_the_consoles_level(
     from hello_async.logs import taps
 
     monkeypatch.setattr(taps, "LOGGERS", ["hello_async.tapped"])
+    monkeypatch.setattr(taps, "tapped", {})  # none left by another test
+    monkeypatch.setattr(taps, "_levels", {})
     writer = LogWriter(interval=3600, streams=streams)
-    logger = logger_with(DeferredHandler(writer, console_level="WARNING"), "hello_async.tapped")
+    logger = logger_with(
+        DeferredHandler(writer, console_level="WARNING", taps=True), "hello_async.tapped"
+    )
     logger.setLevel(logging.WARNING)
     tapped: list[str] = []
     token = request_id.set("r-1")

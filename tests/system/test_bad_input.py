@@ -142,7 +142,15 @@ WELL_FORMED = {
         "headers": [(b"cookie", b"csrftoken=" + CSRF_SECRET), (b"x-csrftoken", CSRF_SECRET)],
         "body": json.dumps({"preset": next(iter(PRESETS)), "concurrency": 2}).encode(),
         "chunks": 1,
-    }
+    },
+    "/console/events/": {
+        "method": "GET",
+        "path": "/console/events/",
+        "query": b"session=" + b"t" * 22,
+        "headers": [],
+        "body": b"",
+        "chunks": 1,
+    },
 }
 
 # --- one request through the ASGI application ------------------------------------------------
@@ -180,12 +188,17 @@ async def asend(request: dict[str, Any]) -> tuple[int, bytes]:
         await finished.wait()  # the client stays until the answer is complete
         return {"type": "http.disconnect"}
 
+    streaming: list[bool] = []
+
     async def send(message: dict[str, Any]) -> None:
         if message["type"] == "http.response.start":
             status.append(message["status"])
+            headers = dict(message.get("headers", []))
+            streaming.append(headers.get(b"Content-Type", b"").startswith(b"text/event-stream"))
         elif message["type"] == "http.response.body":
             content.append(message.get("body", b""))
-            if not message.get("more_body", False):
+            # An event stream does not end by itself: once it has begun, the client leaves.
+            if not message.get("more_body", False) or streaming[-1]:
                 finished.set()
 
     await asyncio.wait_for(application(scope, receive, send), timeout=30)  # type: ignore[arg-type]

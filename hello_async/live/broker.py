@@ -1,0 +1,143 @@
+"""Subscribers to server-sent events: bounded in number, each with a bounded queue.
+
+At most ``HELLO_ASYNC_SSE_MAX_SUBSCRIBERS`` streams are open in a process; the next is refused
+with :class:`Busy` (503 with ``Retry-After``). A subscriber's queue holds at most
+``HELLO_ASYNC_SSE_QUEUE`` events: a consumer that lags that far behind is dropped, with a last
+``dropped`` event, rather than buffered without end. Events may be published from any thread
+(a sync view's lines come from its worker thread); they reach the queue on the subscriber's loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+
+from hello_async.errors import HelloAsyncError
+
+
+class Busy(HelloAsyncError):
+    status_code = 503
+    retry_after = 5
+
+
+@dataclass(frozen=True)
+class Event:
+    """One server-sent event: its name and its data (text as it is, anything else as JSON)."""
+
+    name: str
+    data: Any
+
+    def encode(self) -> bytes:
+        if isinstance(self.data, str):
+            text = self.data
+        else:
+            text = json.dumps(self.data, ensure_ascii=False, separators=(",", ":"))
+        lines = "".join(f"data: {line}\n" for line in text.split("\n"))
+        return f"event: {self.name}\n{lines}\n".encode()
+
+
+class Subscriber:
+    def __init__(self, broker: Broker, limit: int) -> None:
+        self._broker = broker
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+        self._queue: asyncio.Queue[Event | None] = asyncio.Queue()
+        self.limit = limit
+        self.dropped = False
+        self.closed = False
+
+    def publish(self, event: Event) -> None:
+        """Queue ``event`` (thread-safe); past the limit, drop this subscriber instead."""
+        if self.closed:
+            return
+        if threading.get_ident() == self._loop_thread:
+            self._put(event)
+        else:
+            self._loop.call_soon_threadsafe(self._put, event)
+
+    def end(self) -> None:
+        """No more events: the stream ends once the queued ones are sent (thread-safe)."""
+        if threading.get_ident() == self._loop_thread:
+            self._put(None)
+        else:
+            self._loop.call_soon_threadsafe(self._put, None)
+
+    def _put(self, event: Event | None) -> None:
+        if self.closed or self.dropped:
+            return
+        queue = self._queue
+        if event is not None and queue.qsize() >= self.limit:
+            self.dropped = True
+            while not queue.empty():  # what it has not read is not sent
+                queue.get_nowait()
+            queue.put_nowait(Event("dropped", {"reason": "too slow", "limit": self.limit}))
+            queue.put_nowait(None)
+            return
+        queue.put_nowait(event)
+
+    async def next(self, within: float | None) -> Event | None:
+        """The next event; None at the end; TimeoutError when nothing came ``within`` seconds."""
+        async with asyncio.timeout(within):
+            return await self._queue.get()
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._broker.release(self)
+
+
+class Broker:
+    """The process's subscribers: their number bounded."""
+
+    def __init__(self, *, max_subscribers: int | None = None, queue: int | None = None) -> None:
+        self._max = max_subscribers
+        self._queue = queue
+        self._count = 0
+        self._lock = threading.Lock()
+
+    @property
+    def max_subscribers(self) -> int:
+        return self._max if self._max is not None else settings.HELLO_ASYNC_SSE_MAX_SUBSCRIBERS
+
+    def subscribe(self) -> Subscriber:
+        limit = self._queue if self._queue is not None else settings.HELLO_ASYNC_SSE_QUEUE
+        with self._lock:
+            if self._count >= self.max_subscribers:
+                raise Busy(
+                    f"Too many live streams open ({self.max_subscribers}); try again shortly."
+                )
+            self._count += 1
+        return Subscriber(self, limit)
+
+    def release(self, subscriber: Subscriber) -> None:
+        with self._lock:
+            self._count -= 1
+
+    def __len__(self) -> int:
+        return self._count
+
+
+_broker = Broker()
+
+
+def get_broker() -> Broker:
+    return _broker
+
+
+def set_broker(broker: Broker) -> Broker:
+    """Install ``broker``; returns the previous one (for tests)."""
+    global _broker
+    previous, _broker = _broker, broker
+    return previous
+
+
+async def drain(subscriber: Subscriber) -> AsyncIterator[Event]:
+    """Every event until the end (for tests)."""
+    while (event := await subscriber.next(None)) is not None:
+        yield event

@@ -1,0 +1,109 @@
+"""The live views: the article's lines as server-sent events, for curl and for the console page."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_safe
+
+from hello_async.article import kitchen
+from hello_async.errors import BadRequest, UpstreamError
+from hello_async.live import console
+from hello_async.live.broker import Event, get_broker
+from hello_async.live.sse import sse_response
+from hello_async.logs import context, taps
+from hello_async.web.lean import lean_middleware
+
+TOKEN_BYTES = 16
+
+
+@lean_middleware
+@require_safe
+async def smoke_some_meats_live(request: HttpRequest) -> StreamingHttpResponse:
+    """/smoke_some_meats/, live: each of its lines as it happens, then its answer."""
+    subscriber = get_broker().subscribe()  # Busy: 503 with Retry-After
+    request_id = context.request_id.get()
+    if request_id is None:  # not under hello_async.asgi (a test client): an id of its own
+        request_id = context.new_request_id()
+        context.request_id.set(request_id)
+
+    def line(record: logging.LogRecord) -> None:
+        for text in record.getMessage().split("\n"):  # an event a line, as the console prints
+            subscriber.publish(Event("line", text))
+
+    async def smoke() -> None:
+        try:
+            result = await kitchen.asmoke_some_meats()
+        except UpstreamError as exc:
+            subscriber.publish(Event("error", exc.message))
+        else:
+            subscriber.publish(
+                Event("result", f"Smoked {result.count} meats with {result.flavor}!")
+            )
+        finally:
+            subscriber.end()
+
+    taps.add(request_id, line)
+    work = asyncio.create_task(smoke(), name=f"smoke_some_meats_live {request_id}")
+
+    def stop() -> None:  # the stream is over, or the client left: the work stops with it
+        work.cancel()
+        taps.remove(request_id)
+
+    response = sse_response(subscriber, on_close=stop)
+    response["X-Request-Id"] = request_id  # the id its log lines carry (HELLO_ASYNC_LOG_FORMAT)
+    return response
+
+
+# --- the console ---------------------------------------------------------------------------------
+
+# The buttons: what each sends, and what to watch.
+BUTTONS = [
+    ("/", [("GET", "/")]),
+    ("/async/", [("GET", "/async/")]),
+    ("/sync/", [("GET", "/sync/")]),
+    ("/sync_to_async/", [("GET", "/sync_to_async/")]),
+    ("/smoke_some_meats/", [("GET", "/smoke_some_meats/")]),
+    ("/burn_some_meats/", [("GET", "/burn_some_meats/"), ("GET", "/")]),
+]
+
+
+@never_cache
+@require_safe
+async def console_page(request: HttpRequest) -> HttpResponse:
+    """The article's console, in the browser: each request's lines on one time axis."""
+    strings = {
+        "sent": _("sent"),
+        "answered": _("answered"),
+        "line": _("server"),
+        "beside": _("sent beside it"),
+        "ms": _("ms"),
+        "dropped": _("The console fell behind and was disconnected; reload the page."),
+        "closed": _("The connection to the server was lost; reload the page."),
+        "busy": _("Too many consoles are open; try again shortly."),
+    }
+    context_ = {
+        "token": secrets.token_urlsafe(TOKEN_BYTES),
+        "buttons": [(label, [path for _, path in requests]) for label, requests in BUTTONS],
+        "events_url": reverse("console-events"),
+        "strings": strings,
+        "page": "console",
+    }
+    return render(request, "live/console.html", context_)
+
+
+@require_safe
+async def console_events(request: HttpRequest) -> StreamingHttpResponse:
+    token = request.GET.get("session", "")
+    if not 16 <= len(token) <= 64 or not token.replace("-", "").replace("_", "").isalnum():
+        raise BadRequest("session must be the console page's token")
+    subscriber = get_broker().subscribe()
+    session = console.open_session(token, subscriber)
+    return sse_response(subscriber, on_close=session.close)

@@ -1,0 +1,63 @@
+"""Subscribers: bounded in number, a laggard dropped with a last event, events from any thread."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from hello_async.live.broker import Broker, Busy, Event, drain
+
+
+@pytest.mark.asyncio
+async def test_at_most_n_subscribers_and_a_closed_one_frees_its_place() -> None:
+    broker = Broker(max_subscribers=2, queue=10)
+    first, _ = broker.subscribe(), broker.subscribe()
+    with pytest.raises(Busy) as busy:
+        broker.subscribe()
+    assert busy.value.status_code == 503 and busy.value.retry_after == 5
+    first.close()
+    first.close()  # twice: still one place
+    broker.subscribe()
+    assert len(broker) == 2
+
+
+@pytest.mark.asyncio
+async def test_a_consumer_past_the_queue_is_dropped_with_a_last_event() -> None:
+    subscriber = Broker(max_subscribers=1, queue=3).subscribe()
+    for n in range(5):
+        subscriber.publish(Event("line", str(n)))
+    got = [event async for event in drain(subscriber)]
+    assert got == [Event("dropped", {"reason": "too slow", "limit": 3})]
+    assert subscriber.dropped
+
+
+@pytest.mark.asyncio
+async def test_events_published_from_another_thread_arrive_in_order() -> None:
+    subscriber = Broker(max_subscribers=1, queue=100).subscribe()
+
+    def publish() -> None:
+        for n in range(10):
+            subscriber.publish(Event("line", str(n)))
+        subscriber.end()
+
+    thread = threading.Thread(target=publish)
+    thread.start()
+    got = [event.data async for event in drain(subscriber)]
+    thread.join()
+    assert got == [str(n) for n in range(10)]
+
+
+def test_an_event_is_encoded_as_sse() -> None:
+    assert Event("line", "1").encode() == b"event: line\ndata: 1\n\n"
+    assert Event("line", "a\nb").encode() == b"event: line\ndata: a\ndata: b\n\n"
+    assert Event("order", {"id": "x"}).encode() == b'event: order\ndata: {"id":"x"}\n\n'
+
+
+@pytest.mark.asyncio
+async def test_next_times_out_when_nothing_comes() -> None:
+    subscriber = Broker(max_subscribers=1, queue=1).subscribe()
+    with pytest.raises(TimeoutError):
+        await subscriber.next(0.01)
+    await asyncio.sleep(0)
