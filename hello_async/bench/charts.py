@@ -1,4 +1,7 @@
-"""One PNG per scenario: requests/s (against the floor) and p50/p99 latency, side by side."""
+"""One PNG per scenario: requests/s (against the floor) and p50/p99 latency, side by side.
+
+For event streams (``load == "sse"``): events/s with each server's memory a stream, and the time
+to each stream's first event."""
 
 from __future__ import annotations
 
@@ -21,7 +24,8 @@ def _label(value: float | None, digits: int = 0) -> str:
 def draw(scenario: dict[str, Any], info: dict[str, Any], path: Path) -> Path:
     variants = scenario["variants"]
     names = [v["label"] for v in variants]
-    rps = [v["rps"] or 0.0 for v in variants]
+    streams = scenario.get("load") == "sse"
+    rps = [v["events_per_s" if streams else "rps"] or 0.0 for v in variants]
     p50 = [v["p50_ms"] or 0.0 for v in variants]
     p99 = [v["p99_ms"] or 0.0 for v in variants]
     colors = [COLORS[i % len(COLORS)] for i in range(len(variants))]
@@ -36,7 +40,9 @@ def draw(scenario: dict[str, Any], info: dict[str, Any], path: Path) -> Path:
 
     bars = left.bar(positions, rps, color=colors)
     shares = [
-        f"{_label(x)}\n({v['fraction_of_floor'] * 100:.0f}% of floor)"
+        f"{_label(x)}\n(+{v['kb_per_connection']:,.0f} KB a stream)"
+        if streams and v["requests"]
+        else f"{_label(x)}\n({v['fraction_of_floor'] * 100:.0f}% of floor)"
         if v["fraction_of_floor"] is not None and v["requests"]
         else (_label(x) if v["requests"] else "none answered\nwithin the round")
         for x, v in zip(rps, variants, strict=True)
@@ -82,7 +88,7 @@ def draw(scenario: dict[str, Any], info: dict[str, Any], path: Path) -> Path:
                     ha="center",
                     fontsize=8,
                 )
-    left.set_ylabel("requests/s (higher is better)")
+    left.set_ylabel(f"{'events' if streams else 'requests'}/s (higher is better)")
     left.set_title(f"throughput at {scenario['concurrency']} concurrent", fontsize=10)
     left.set_ylim(0, top)
 
@@ -99,8 +105,10 @@ def draw(scenario: dict[str, Any], info: dict[str, Any], path: Path) -> Path:
     )
     right.bar_label(b50, labels=[_label(v["p50_ms"], 1) for v in variants], padding=2, fontsize=8)
     right.bar_label(b99, labels=[_label(v["p99_ms"], 1) for v in variants], padding=2, fontsize=8)
-    right.set_ylabel("latency, ms (lower is better)")
-    right.set_title("latency: p50 (solid), p99 (hatched)", fontsize=10)
+    right.set_ylabel(f"{'time to the first event' if streams else 'latency'}, ms (lower is better)")
+    right.set_title(
+        f"{'first event' if streams else 'latency'}: p50 (solid), p99 (hatched)", fontsize=10
+    )
     right.set_ylim(0, max([*p99, *p50, 1.0]) * 1.18)
 
     for axis in (left, right):

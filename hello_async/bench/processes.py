@@ -170,6 +170,11 @@ def rss_kb(pid: int) -> int:
     return 0
 
 
+def tree_rss_mb(pid: int) -> float:
+    """The resident memory of a process and its children, in MB."""
+    return sum(rss_kb(p) for p in process_tree(pid)) / 1024
+
+
 def thread_count(pid: int) -> int:
     try:
         return len(list((PROC / str(pid) / "task").iterdir()))

@@ -35,7 +35,8 @@ def scenario_ratio(result: ScenarioResult) -> float:
 
 def ratio_label(result: ScenarioResult) -> str:
     numerator, denominator = result.scenario.ratio
-    unit = {"rps": "requests/s", "p50_ms": "p50", "p99_ms": "p99"}[result.scenario.ratio_metric]
+    units = {"rps": "requests/s", "events_per_s": "events/s", "p50_ms": "p50", "p99_ms": "p99"}
+    unit = units[result.scenario.ratio_metric]
     return f"{numerator} / {denominator} ({unit})"
 
 
@@ -63,6 +64,9 @@ def variant_json(result: ScenarioResult, item: VariantResult) -> dict[str, Any]:
         "requests": s.requests,
         "errors": s.errors,
         "peak_rss_mb": round(s.peak_rss_mb, 1),
+        "rss_grown_mb": round(s.rss_grown_mb, 1),
+        "kb_per_connection": round(s.rss_grown_mb * 1024 / c, 1),
+        "events_per_s": _finite(s.events_per_s),
         "peak_threads": s.peak_threads,
         "rounds": [
             {k: _finite(x) if isinstance(x, float) else x for k, x in r.as_json().items()}
@@ -100,6 +104,7 @@ def scenario_json(result: ScenarioResult, delay_ms: float) -> dict[str, Any]:
             "value": _finite(scenario_ratio(result)),
         },
         "reference": sc.reference_key,
+        "load": sc.load,
         "variants": [variant_json(result, item) for item in result.variants],
         "chart": f"{sc.name}.png",
     }
@@ -139,7 +144,13 @@ def table(data: dict[str, Any]) -> Table:
     out = Table(
         title="hello-async bench: side by side, one run",
         caption=(
-            f"load: {data['load_generator']} · {data['pinning']} · upstream delay "
+            f"load: {data['load_generator']}"
+            + (
+                " (streams: hello_async.bench.sseload)"
+                if any(sc.get("load") == "sse" for sc in data["scenarios"])
+                else ""
+            )
+            + f" · {data['pinning']} · upstream delay "
             f"{data['upstream_delay_ms']:g} ms · warm-up {data['timing']['warmup']:g} s, "
             f"{data['timing']['rounds']:g} x {data['timing']['seconds']:g} s measured per variant"
             " (median round)"
@@ -152,10 +163,10 @@ def table(data: dict[str, Any]) -> Table:
     out.add_column("variant")
     out.add_column("server", style="dim")
     out.add_column("c", justify="right")
-    out.add_column("req/s", justify="right")
+    out.add_column("req/s\n(events/s)", justify="right")
     out.add_column("x ref", justify="right")
     out.add_column("of floor", justify="right")
-    out.add_column("p50 ms", justify="right")
+    out.add_column("p50 ms\n(1st event)", justify="right")
     out.add_column("p99 ms", justify="right")
     out.add_column("errors", justify="right")
     out.add_column("peak RSS MB", justify="right")
@@ -164,22 +175,27 @@ def table(data: dict[str, Any]) -> Table:
         first = True
         by_key = {v["key"]: v for v in sc["variants"]}
         reference = by_key.get(sc.get("reference", ""))
+        streams = sc.get("load") == "sse"  # events/s; time to the first event; memory a stream
+        rate = "events_per_s" if streams else "rps"
         for v in sc["variants"]:
             against = "—"
-            if reference is not None and reference["rps"] and v["rps"] is not None:
-                against = f"{v['rps'] / reference['rps']:.2f}"
+            if reference is not None and reference[rate] and v[rate] is not None:
+                against = f"{v[rate] / reference[rate]:.2f}"
+            memory = _num(v["peak_rss_mb"])
+            if streams:
+                memory += f" (+{v['kb_per_connection']:,.0f} KB a stream)"
             out.add_row(
                 sc["name"] if first else "",
                 v["label"],
                 v["server"],
                 str(sc["concurrency"]),
-                _num(v["rps"]) if v["requests"] else "[red]0: none answered[/red]",
+                _num(v[rate]) if v["requests"] else "[red]0: none answered[/red]",
                 against,
                 _pct(v["fraction_of_floor"]),
                 _num(v["p50_ms"], 1),
                 _num(v["p99_ms"], 1),
                 f"[red]{v['errors']}[/red]" if v["errors"] else "0",
-                _num(v["peak_rss_mb"]),
+                memory,
                 str(v["peak_threads"]),
             )
             first = False
@@ -203,7 +219,7 @@ def table(data: dict[str, Any]) -> Table:
         value = sc["ratio"]["value"]
         shown = "—" if value is None else f"[bold]{value:.2f}x[/bold]"
         cells = {"rps": "", "p50_ms": "", "p99_ms": ""}
-        cells[sc["ratio"]["metric"]] = shown
+        cells[{"events_per_s": "rps"}.get(sc["ratio"]["metric"], sc["ratio"]["metric"])] = shown
         numerator, denominator = sc["ratio"]["of"].split(" (")[0].split(" / ")
         out.add_row(
             "",

@@ -21,9 +21,11 @@ from hello_async.bench.processes import (
     CpuPlan,
     Monitor,
     free_port,
+    tree_rss_mb,
     wait_http_ready,
 )
 from hello_async.bench.scenarios import Scenario, Variant
+from hello_async.bench.sseload import SseLoadGenerator
 from hello_async.bench.stats import LoadResult, Round, Summary, summarize
 
 
@@ -101,8 +103,11 @@ class Runner:
     on_done: Step = _ignore  # a measurement ended (the same description)
     _upstream_cache: dict[int, LoadResult] = field(default_factory=dict)
 
-    def run_load(self, url: str, concurrency: int, seconds: float) -> LoadResult:
-        return self.load.run(
+    def run_load(
+        self, url: str, concurrency: int, seconds: float, *, streams: bool = False
+    ) -> LoadResult:
+        load = SseLoadGenerator() if streams else self.load
+        return load.run(
             url, concurrency=concurrency, seconds=seconds, prefix=self.plan.prefix(self.plan.load)
         )
 
@@ -126,19 +131,23 @@ class Runner:
         base = f"http://127.0.0.1:{port}"
         try:
             wait_http_ready(server, f"{base}/")
+            idle_rss_mb = tree_rss_mb(server.pid)  # before any load: what the load adds
             url = f"{base}{variant.path}"
             background = Background(f"{base}{variant.background_path}")
             with background if variant.background_path else contextlib.nullcontext():
                 step = f"{scenario.name}: {variant.label}, round {round_no}"
                 self.on_step(step)
+                streams = scenario.load == "sse"
                 if self.timing.warmup > 0:
-                    self.run_load(url, scenario.concurrency, self.timing.warmup)
+                    self.run_load(url, scenario.concurrency, self.timing.warmup, streams=streams)
                     # The warm-up's last requests may still be queued in the server (Gunicorn's
                     # sync workers serve them even though wrk has gone): let the queue drain, so
                     # the measured round starts from the same state for every server.
                     drain(f"{base}/", limit=self.timing.seconds * 2)
                 with Monitor(server.pid) as monitor:
-                    result = self.run_load(url, scenario.concurrency, self.timing.seconds)
+                    result = self.run_load(
+                        url, scenario.concurrency, self.timing.seconds, streams=streams
+                    )
             if not server.alive():
                 raise RuntimeError(f"{variant.label} died under load:\n{server.output_tail()}")
             if background.failed:
@@ -149,7 +158,7 @@ class Runner:
         finally:
             server.stop()
         self.on_done(step)
-        return Round(result, monitor.peak_rss_mb, monitor.peak_threads)
+        return Round(result, monitor.peak_rss_mb, monitor.peak_threads, idle_rss_mb)
 
     def run(self, scenario: Scenario) -> ScenarioResult:
         upstream = (

@@ -15,12 +15,14 @@ from hello_async.bench.servers import (
     fastapi_peer,
     gunicorn_gthread,
     gunicorn_sync,
+    live_env,
+    sse_peer,
     uvicorn_django,
     uvicorn_stock_django,
 )
 from hello_async.fastpath import FORKS
 
-Metric = Literal["rps", "p50_ms", "p99_ms"]
+Metric = Literal["rps", "events_per_s", "p50_ms", "p99_ms"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,9 @@ class Scenario:
     ratio_metric: Metric = "rps"
     on_demand: bool = False  # run only when named (--scenario), not in the full run
     reference: str | None = None  # each variant's req/s is also shown against this one's
+    # "http": wrk (or the built-in generator); "sse": event streams read whole (bench.sseload),
+    # the rates then events per second and the latencies the time to the first event.
+    load: Literal["http", "sse"] = "http"
 
     @property
     def reference_key(self) -> str:
@@ -150,6 +155,27 @@ def logging_scenarios(delay_ms: float) -> list[Scenario]:
             )
         )
     return scenarios
+
+
+def live_scenario(concurrency: int = 1000) -> Scenario:
+    """Streams: each client reads /smoke_some_meats/live/ to its end (about 2 s, the article's
+    waits: 23 events) and opens the next; ours against Starlette + sse-starlette."""
+    path = "/smoke_some_meats/live/"
+    ours = uvicorn_django(concurrency, 2, env=live_env(concurrency, 2))
+    return Scenario(
+        "live",
+        f"{concurrency} concurrent event streams: ours vs Starlette + sse-starlette",
+        "A Django streaming view keeps up with a streaming framework's, stream for stream",
+        concurrency,
+        2,
+        (
+            Variant("ours", f"Django {path}", ours, path),
+            Variant("sse_starlette", f"sse-starlette peer {path}", sse_peer(concurrency, 2), path),
+        ),
+        ("ours", "sse_starlette"),
+        ratio_metric="events_per_s",
+        load="sse",
+    )
 
 
 def build(
@@ -348,6 +374,7 @@ def build(
         )
     if not quick:
         scenarios += logging_scenarios(d)
+        scenarios.append(live_scenario())
     scenarios += fork_scenarios(d)
     return scenarios
 

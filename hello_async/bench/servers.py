@@ -122,3 +122,29 @@ def fastapi_peer(concurrency: int, logging: str = "warning") -> ServerSpec:
         "HELLO_ASYNC_LOG_LEVEL": LOG_LEVELS[logging],
     }
     return ServerSpec("Uvicorn, 1 worker", argv, env)
+
+
+def sse_peer(concurrency: int, fan_out: int) -> ServerSpec:
+    """Starlette + sse-starlette streaming the same work as /smoke_some_meats/live/, with the
+    article's waits and the same pool size as ours (:func:`live_env`)."""
+    argv: tuple[str, ...] = (
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "sse_peer:app",
+        "--app-dir",
+        "bench/peers",
+    )
+    argv += ("--port", "{port}", *UVICORN_FLAGS, *LOGGING_FLAGS["warning"])
+    env = live_env(concurrency, fan_out)
+    return ServerSpec("Uvicorn, 1 worker", argv, env)
+
+
+def live_env(concurrency: int, fan_out: int) -> dict[str, str]:
+    """The live row's settings, on both sides: the article's waits (each stream lasts about 2 s),
+    a pool for every stream's calls, and (ours) room for every subscriber."""
+    return {
+        "HELLO_ASYNC_TIME_SCALE": "1",
+        "UPSTREAM_MAX_CONNECTIONS": str(max(100, concurrency * max(1, fan_out))),
+        "HELLO_ASYNC_SSE_MAX_SUBSCRIBERS": str(concurrency + concurrency // 10),
+    }

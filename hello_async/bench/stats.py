@@ -35,6 +35,7 @@ class LoadResult:
     seconds: float
     p50_ms: float
     p99_ms: float
+    events: int = 0  # event streams: the events read (the requests are the streams)
 
     @property
     def rps(self) -> float:
@@ -64,12 +65,19 @@ class Round:
     load: LoadResult
     peak_rss_mb: float
     peak_threads: int
+    idle_rss_mb: float = 0.0  # once started, before any load
+
+    @property
+    def events_per_s(self) -> float:
+        return self.load.events / self.load.seconds if self.load.seconds > 0 else 0.0
 
     def as_json(self) -> dict[str, float | int]:
         return {
             **asdict(self.load),
             "rps": round(self.load.rps, 1),
+            "events_per_s": round(self.events_per_s, 1),
             "peak_rss_mb": round(self.peak_rss_mb, 1),
+            "idle_rss_mb": round(self.idle_rss_mb, 1),
             "peak_threads": self.peak_threads,
         }
 
@@ -89,6 +97,8 @@ class Summary:
     peak_rss_mb: float
     peak_threads: int
     rounds: list[Round] = field(default_factory=list)
+    events_per_s: float = 0.0
+    rss_grown_mb: float = 0.0  # what the load added to the server's memory (median round)
 
 
 def summarize(rounds: Sequence[Round]) -> Summary:
@@ -106,6 +116,8 @@ def summarize(rounds: Sequence[Round]) -> Summary:
         peak_rss_mb=max(r.peak_rss_mb for r in rounds),
         peak_threads=max(r.peak_threads for r in rounds),
         rounds=list(rounds),
+        events_per_s=statistics.median(r.events_per_s for r in rounds),
+        rss_grown_mb=statistics.median(r.peak_rss_mb - r.idle_rss_mb for r in rounds),
     )
 
 

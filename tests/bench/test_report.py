@@ -101,3 +101,36 @@ def test_cli_rejects_an_unknown_scenario_and_a_bad_block_length() -> None:
     with pytest.raises(SystemExit) as exited:
         main(["--block-ms", "9999"])
     assert exited.value.code == 2
+
+
+def _live_result() -> ScenarioResult:
+    from hello_async.bench.scenarios import live_scenario
+
+    scenario = live_scenario(1000)
+    upstream = LoadResult(requests=150000, errors=0, seconds=8, p50_ms=101, p99_ms=110)
+    result = ScenarioResult(scenario, upstream)
+    for variant, events, grown in zip(scenario.variants, (48000, 40000), (50, 60), strict=True):
+        load = LoadResult(requests=2000, errors=0, seconds=8, p50_ms=300, p99_ms=700, events=events)
+        rounds = [Round(load, peak_rss_mb=70 + grown, peak_threads=6, idle_rss_mb=70)] * 2
+        result.variants.append(VariantResult(variant, summarize(rounds)))
+    return result
+
+
+def test_a_stream_row_compares_events_per_second_and_memory_a_stream(tmp_path: Path) -> None:
+    data = report.results_json(_info(), [_live_result()])
+    (live,) = data["scenarios"]
+    assert live["load"] == "sse"
+    assert live["ratio"]["metric"] == "events_per_s"
+    assert live["ratio"]["value"] == pytest.approx(48000 / 40000)
+    ours, peer = live["variants"]
+    assert ours["events_per_s"] == 6000
+    assert ours["kb_per_connection"] == pytest.approx(50 * 1024 / 1000, abs=0.1)
+    assert peer["kb_per_connection"] == pytest.approx(60 * 1024 / 1000, abs=0.1)
+    console = Console(width=200, record=True)
+    console.print(report.table(data))
+    text = console.export_text()
+    assert "KB a stream" in text
+    assert "1.20x" in text
+    assert "sseload" in text
+    (path,) = charts.draw_all(data, tmp_path)
+    assert path.read_bytes().startswith(b"\x89PNG")

@@ -152,3 +152,13 @@ def test_parse_wrk_with_no_answers_has_no_latency() -> None:
     assert result.rps == 0
     assert math.isnan(result.p50_ms)
     assert math.isnan(result.p99_ms)
+
+
+def test_summarize_takes_the_median_event_rate_and_memory_growth() -> None:
+    def streams(events: int, idle: float, peak: float) -> Round:
+        load = LoadResult(requests=10, errors=0, seconds=10, p50_ms=5, p99_ms=9, events=events)
+        return Round(load, peak_rss_mb=peak, peak_threads=3, idle_rss_mb=idle)
+
+    summary = summarize([streams(1000, 50, 60), streams(3000, 50, 90), streams(2000, 40, 70)])
+    assert summary.events_per_s == 200
+    assert summary.rss_grown_mb == 30
