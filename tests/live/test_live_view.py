@@ -93,7 +93,12 @@ def test_a_client_that_leaves_stops_the_work(live: tuple[Process, str]) -> None:
     while in_flight(url) > 1:
         assert time.monotonic() < deadline, "the stream is still in flight"
         time.sleep(0.02)
-    time.sleep(SCALE * 3)  # longer than the work would have taken
+    # A whole stream sent after it: by its end, the first request's work would have ended too,
+    # and its lines are written in the order they were logged.
+    with httpx.stream("GET", url + "/smoke_some_meats/live/", timeout=30) as response:
+        later = response.headers["x-request-id"]
+        assert [name for name, _, _ in events(response)][-1] == "result"
+    process.wait_for(rf'"request_id": ?"{later}".*Returning smokeable')
     mine = [
         json.loads(line)["message"]
         for line in process.lines

@@ -1,0 +1,113 @@
+"""The orders board's feed: one poll for every watcher, the whole board first, then the changes.
+
+The orders are scripted (the feed's read of the database replaced); the events are awaited, never
+slept for."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from hello_async.live.broker import Broker, Event, Subscriber
+from hello_async.work import board, orders
+
+WITHIN = 5.0  # seconds an expected event may take (a poll is 0.01 s)
+
+
+class Orders:
+    """What the feed reads on each poll: the states set by the test; reads counted."""
+
+    def __init__(self) -> None:
+        self.states: dict[str, str] = {"a": "READY", "b": "READY"}
+        self.reads = 0
+        self.fail = 0  # the next reads that raise
+
+    async def __call__(self, *, limit: int) -> list[dict[str, Any]]:
+        self.reads += 1
+        if self.fail:
+            self.fail -= 1
+            raise RuntimeError("database is down")
+        return [{"id": i, "status": s} for i, s in self.states.items()][:limit]
+
+
+@pytest.fixture
+def scripted(monkeypatch: pytest.MonkeyPatch) -> Iterator[Orders]:
+    script = Orders()
+    monkeypatch.setattr(orders, "smoke_order_alist_json", script)
+    yield script
+
+
+async def _next(subscriber: Subscriber) -> Event | None:
+    return await subscriber.next(WITHIN)
+
+
+@pytest.mark.asyncio
+async def test_a_watcher_gets_the_board_then_only_the_order_that_moved(scripted: Orders) -> None:
+    feed = board.BoardFeed(interval=0.01)
+    watcher = Broker(max_subscribers=2, queue=50).subscribe()
+    feed.watch(watcher)
+    try:
+        first = await _next(watcher)
+        assert first == Event(
+            "board", [{"id": "a", "status": "READY"}, {"id": "b", "status": "READY"}]
+        )
+        scripted.states["b"] = "RUNNING"
+        assert await _next(watcher) == Event("order", {"id": "b", "status": "RUNNING"})
+        scripted.states["b"] = "SUCCESSFUL"
+        assert await _next(watcher) == Event("order", {"id": "b", "status": "SUCCESSFUL"})
+    finally:
+        feed.unwatch(watcher)
+
+
+@pytest.mark.asyncio
+async def test_a_second_watcher_gets_the_board_at_once_from_the_same_poll(
+    scripted: Orders,
+) -> None:
+    feed = board.BoardFeed(interval=0.01)
+    broker = Broker(max_subscribers=2, queue=50)
+    one, two = broker.subscribe(), broker.subscribe()
+    feed.watch(one)
+    try:
+        assert (await _next(one) or Event("", None)).name == "board"
+        feed.watch(two)
+        assert (await _next(two) or Event("", None)).name == "board"
+        scripted.states["a"] = "FAILED"
+        moved = Event("order", {"id": "a", "status": "FAILED"})
+        assert await _next(one) == moved
+        assert await _next(two) == moved
+    finally:
+        feed.unwatch(one)
+        feed.unwatch(two)
+
+
+@pytest.mark.asyncio
+async def test_nobody_watching_stops_the_poll(scripted: Orders) -> None:
+    feed = board.BoardFeed(interval=0.01)
+    watcher = Broker(max_subscribers=1, queue=50).subscribe()
+    feed.watch(watcher)
+    await _next(watcher)
+    task = feed._task
+    assert task is not None
+    feed.unwatch(watcher)
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert feed._task is None
+
+
+@pytest.mark.asyncio
+async def test_a_failed_read_is_logged_and_the_poll_goes_on(
+    scripted: Orders, caplog: pytest.LogCaptureFixture
+) -> None:
+    scripted.fail = 2
+    feed = board.BoardFeed(interval=0.01)
+    watcher = Broker(max_subscribers=1, queue=50).subscribe()
+    feed.watch(watcher)
+    try:
+        assert (await _next(watcher) or Event("", None)).name == "board"
+        assert scripted.reads >= 3
+        assert "could not read the orders" in caplog.text
+    finally:
+        feed.unwatch(watcher)
