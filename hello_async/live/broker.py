@@ -43,8 +43,9 @@ class Event:
 
 
 class Subscriber:
-    def __init__(self, broker: Broker, limit: int) -> None:
+    def __init__(self, broker: Broker, limit: int, *, endless: bool = False) -> None:
         self._broker = broker
+        self.endless = endless  # a feed with no end of its own (ended at shutdown)
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
         self._queue: asyncio.Queue[Event | None] = asyncio.Queue()
@@ -74,6 +75,7 @@ class Subscriber:
         queue = self._queue
         if event is not None and queue.qsize() >= self.limit:
             self.dropped = True
+            self._broker.dropped_total += 1
             while not queue.empty():  # what it has not read is not sent
                 queue.get_nowait()
             queue.put_nowait(Event("dropped", {"reason": "too slow", "limit": self.limit}))
@@ -99,25 +101,50 @@ class Broker:
         self._max = max_subscribers
         self._queue = queue
         self._count = 0
+        self._endless: set[Subscriber] = set()
         self._lock = threading.Lock()
+        self.refused_total = 0  # subscribers turned away at the bound (503)
+        self.dropped_total = 0  # slow consumers dropped past their queue
 
     @property
     def max_subscribers(self) -> int:
         return self._max if self._max is not None else settings.HELLO_ASYNC_SSE_MAX_SUBSCRIBERS
 
-    def subscribe(self) -> Subscriber:
+    def subscribe(self, *, endless: bool = False) -> Subscriber:
+        """A new subscriber, or :class:`Busy`. ``endless``: a feed that never ends by itself (a
+        console, a board), which :meth:`end_endless` ends when the server shuts down."""
         limit = self._queue if self._queue is not None else settings.HELLO_ASYNC_SSE_QUEUE
         with self._lock:
             if self._count >= self.max_subscribers:
+                self.refused_total += 1
                 raise Busy(
                     f"Too many live streams open ({self.max_subscribers}); try again shortly."
                 )
             self._count += 1
-        return Subscriber(self, limit)
+        subscriber = Subscriber(self, limit, endless=endless)
+        if endless:
+            with self._lock:
+                self._endless.add(subscriber)
+        return subscriber
 
     def release(self, subscriber: Subscriber) -> None:
         with self._lock:
             self._count -= 1
+            self._endless.discard(subscriber)
+
+    def end_endless(self) -> int:
+        """End every endless stream with a last ``closing`` event; returns how many.
+
+        On shutdown the server waits for the requests in flight, and a feed never finishes by
+        itself: ended, it lets the server stop at once (a browser's ``EventSource`` reconnects
+        by itself, to the next server). Call it on a thread of its own or on the loop, not in a
+        signal handler (the lock may be held by the code the signal interrupted)."""
+        with self._lock:
+            endless = list(self._endless)
+        for subscriber in endless:
+            subscriber.publish(Event("closing", {"reason": "the server is shutting down"}))
+            subscriber.end()
+        return len(endless)
 
     def __len__(self) -> int:
         return self._count

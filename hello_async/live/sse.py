@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 
 from django.conf import settings
-from django.http import StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 
 from hello_async.live.broker import Subscriber
 
@@ -55,6 +55,15 @@ class _Stream:
         self._subscriber.close()
 
 
+CONTENT_TYPE = "text/event-stream; charset=utf-8"
+HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+def sse_head() -> HttpResponse:
+    """The answer to a HEAD of a stream: its headers, and no work started, no place taken."""
+    return HttpResponse(content_type=CONTENT_TYPE, headers=HEADERS)
+
+
 def sse_response(
     subscriber: Subscriber,
     *,
@@ -63,7 +72,4 @@ def sse_response(
 ) -> StreamingHttpResponse:
     interval = float(heartbeat if heartbeat is not None else settings.HELLO_ASYNC_SSE_HEARTBEAT)
     stream = _Stream(subscriber, interval, on_close)
-    response = StreamingHttpResponse(stream, content_type="text/event-stream; charset=utf-8")
-    response["Cache-Control"] = "no-cache"
-    response["X-Accel-Buffering"] = "no"
-    return response
+    return StreamingHttpResponse(stream, content_type=CONTENT_TYPE, headers=HEADERS)

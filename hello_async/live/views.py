@@ -17,7 +17,7 @@ from hello_async.article import kitchen
 from hello_async.errors import BadRequest, UpstreamError
 from hello_async.live import console
 from hello_async.live.broker import Event, get_broker
-from hello_async.live.sse import sse_response
+from hello_async.live.sse import sse_head, sse_response
 from hello_async.logs import context, taps
 from hello_async.web.lean import lean_middleware
 
@@ -26,8 +26,10 @@ TOKEN_BYTES = 16
 
 @lean_middleware
 @require_safe
-async def smoke_some_meats_live(request: HttpRequest) -> StreamingHttpResponse:
+async def smoke_some_meats_live(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
     """/smoke_some_meats/, live: each of its lines as it happens, then its answer."""
+    if request.method == "HEAD":
+        return sse_head()
     subscriber = get_broker().subscribe()  # Busy: 503 with Retry-After
     request_id = context.request_id.get()
     if request_id is None:  # not under hello_async.asgi (a test client): an id of its own
@@ -100,10 +102,12 @@ async def console_page(request: HttpRequest) -> HttpResponse:
 
 
 @require_safe
-async def console_events(request: HttpRequest) -> StreamingHttpResponse:
+async def console_events(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
     token = request.GET.get("session", "")
     if not 16 <= len(token) <= 64 or not token.replace("-", "").replace("_", "").isalnum():
         raise BadRequest("session must be the console page's token")
-    subscriber = get_broker().subscribe()
+    if request.method == "HEAD":
+        return sse_head()
+    subscriber = get_broker().subscribe(endless=True)
     session = console.open_session(token, subscriber)
     return sse_response(subscriber, on_close=session.close)

@@ -3,13 +3,14 @@
 Django's own ASGIHandler rejects the lifespan scope; ``hello_async.asgi`` uses
 django-asgi-lifespan's handler instead, which turns lifespan events into the ``asgi_startup`` and
 ``asgi_shutdown`` signals received here. At startup: Uvicorn's loggers are routed through the
-project's log writer (hello_async.logs), the shutdown signal's time starts being
-noted (hello_async.ops.shutdown), the serving loop is handed to the background-work owner, the
-upstream client is opened, the loop monitor starts watching the loop and, last, the garbage
-collector is tuned (hello_async.ops.gctuning). At shutdown, in this order: the loop monitor stops,
-pending background work drains for what is left of ``HELLO_ASYNC_SHUTDOWN_GRACE`` since the
-signal (it may still need the upstream), then the clients close, then the local httpbin (if this
-process started one) stops, and the log writer writes what is queued.
+project's log writer (hello_async.logs); the shutdown signal's time starts being noted
+(hello_async.ops.shutdown; at the signal, the endless event streams end); the serving loop is
+handed to the background-work owner; the upstream client is opened; the loop monitor starts
+watching the loop and, last, the garbage collector is tuned (hello_async.ops.gctuning). At
+shutdown, in this order: the loop monitor stops, pending background work drains for what is left
+of ``HELLO_ASYNC_SHUTDOWN_GRACE`` since the signal (it may still need the upstream), then the
+clients close, then the local httpbin (if this process started one) stops, and the log writer
+writes what is queued.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from django.conf import settings
 from django_asgi_lifespan.signals import asgi_shutdown, asgi_startup
 
 from hello_async import upstream
+from hello_async.live.broker import get_broker
 from hello_async.logs import handlers as log_handlers
 from hello_async.ops import gctuning, loopmonitor, shutdown
 from hello_async.upstream import local as local_upstream
@@ -33,7 +35,10 @@ logger = logging.getLogger(__name__)
 async def astartup() -> None:
     # Uvicorn configured its loggers before it imported the app: theirs write through ours now.
     log_handlers.route_uvicorn()
-    shutdown.install()
+    loop = asyncio.get_running_loop()
+    # At the signal, the event streams with no end of their own (consoles, boards) end, so the
+    # server need not wait for them; on the loop, since a signal handler must not take locks.
+    shutdown.install(on_signal=lambda: loop.call_soon_threadsafe(get_broker().end_endless))
     background.get_owner().start()
     await upstream.get_upstream().astart()
     await loopmonitor.astart(settings.HELLO_ASYNC_LOOP_STALL_MS / 1000)

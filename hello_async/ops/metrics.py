@@ -7,6 +7,9 @@ Pulled at scrape time from their owners, so those modules need not know about Pr
     hello_async_background_jobs_failed_total  counter  hello_async.work.background
     hello_async_loop_stalls_total             counter  hello_async.ops.loopmonitor
     hello_async_gc_frozen_objects             gauge    hello_async.ops.gctuning
+    hello_async_sse_streams_open              gauge    hello_async.live.broker
+    hello_async_sse_refused_total             counter  hello_async.live.broker (503s)
+    hello_async_sse_dropped_total             counter  hello_async.live.broker (slow clients)
     hello_async_upstream_request_duration_seconds  histogram   hello_async.upstream.stats
     hello_async_upstream_errors_total{kind}   counter  hello_async.upstream.stats (timeout,
                                                        unavailable, bad_status, bad_response)
@@ -32,6 +35,7 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.registry import Collector
 
+from hello_async.live.broker import get_broker
 from hello_async.ops import inflight, loopmonitor
 from hello_async.upstream import stats
 from hello_async.work import background
@@ -86,6 +90,22 @@ class _OwnersCollector(Collector):
             "hello_async_gc_frozen_objects",
             "Objects loaded at startup that the garbage collector no longer scans (gc.freeze).",
             value=gc.get_freeze_count(),
+        )
+        broker = get_broker()
+        yield GaugeMetricFamily(
+            "hello_async_sse_streams_open",
+            "Event streams open (live view, consoles, boards), of HELLO_ASYNC_SSE_MAX_SUBSCRIBERS.",
+            value=len(broker),
+        )
+        yield CounterMetricFamily(
+            "hello_async_sse_refused",
+            "Event streams refused with 503: HELLO_ASYNC_SSE_MAX_SUBSCRIBERS were open.",
+            value=broker.refused_total,
+        )
+        yield CounterMetricFamily(
+            "hello_async_sse_dropped",
+            "Event streams ended because their client fell HELLO_ASYNC_SSE_QUEUE events behind.",
+            value=broker.dropped_total,
         )
 
 

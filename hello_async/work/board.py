@@ -31,6 +31,7 @@ class BoardFeed:
         self._watchers: set[Subscriber] = set()
         self._task: asyncio.Task[None] | None = None
         self._board: dict[str, dict[str, Any]] | None = None  # the last poll, by order id
+        self._failing = False  # the last poll failed (logged once until one succeeds)
 
     @property
     def interval(self) -> float:
@@ -61,8 +62,16 @@ class BoardFeed:
             try:
                 fresh = {o["id"]: o for o in await orders.smoke_order_alist_json(limit=SHOWN)}
             except Exception:
-                logger.exception("The orders board could not read the orders (retrying)")
+                # Once per outage, not once per poll: a database down for a minute would
+                # otherwise write 120 tracebacks.
+                if not self._failing:
+                    logger.exception("The orders board could not read the orders (retrying)")
+                self._failing = True
                 fresh = None
+            else:
+                if self._failing:
+                    logger.info("The orders board reads the orders again")
+                self._failing = False
             finally:
                 await sync_to_async(close_old_connections, thread_sensitive=True)()
             if fresh is not None:

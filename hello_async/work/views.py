@@ -22,7 +22,7 @@ from django.views.decorators.http import require_http_methods, require_safe
 from hello_async.article import kitchen
 from hello_async.errors import BadRequest
 from hello_async.live.broker import get_broker
-from hello_async.live.sse import sse_response
+from hello_async.live.sse import sse_head, sse_response
 from hello_async.web.params import limit_param
 from hello_async.work import board
 from hello_async.work import orders as smoke_orders
@@ -94,9 +94,11 @@ def board_strings() -> dict[str, object]:
 
 
 @require_safe
-async def board_events(request: HttpRequest) -> StreamingHttpResponse:
+async def board_events(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
     """The board's changes as server-sent events: the whole board, then each order that moves."""
-    subscriber = get_broker().subscribe()  # Busy: 503 with Retry-After
+    if request.method == "HEAD":
+        return sse_head()
+    subscriber = get_broker().subscribe(endless=True)  # Busy: 503 with Retry-After
     feed = board.get_feed()
     feed.watch(subscriber)
     return sse_response(subscriber, on_close=lambda: feed.unwatch(subscriber))

@@ -17,6 +17,7 @@ async def test_at_most_n_subscribers_and_a_closed_one_frees_its_place() -> None:
     with pytest.raises(Busy) as busy:
         broker.subscribe()
     assert busy.value.status_code == 503 and busy.value.retry_after == 5
+    assert broker.refused_total == 1
     first.close()
     first.close()  # twice: still one place
     broker.subscribe()
@@ -25,12 +26,14 @@ async def test_at_most_n_subscribers_and_a_closed_one_frees_its_place() -> None:
 
 @pytest.mark.asyncio
 async def test_a_consumer_past_the_queue_is_dropped_with_a_last_event() -> None:
-    subscriber = Broker(max_subscribers=1, queue=3).subscribe()
+    broker = Broker(max_subscribers=1, queue=3)
+    subscriber = broker.subscribe()
     for n in range(5):
         subscriber.publish(Event("line", str(n)))
     got = [event async for event in drain(subscriber)]
     assert got == [Event("dropped", {"reason": "too slow", "limit": 3})]
     assert subscriber.dropped
+    assert broker.dropped_total == 1
 
 
 @pytest.mark.asyncio
@@ -61,3 +64,16 @@ async def test_next_times_out_when_nothing_comes() -> None:
     with pytest.raises(TimeoutError):
         await subscriber.next(0.01)
     await asyncio.sleep(0)
+
+
+@pytest.mark.asyncio
+async def test_end_endless_ends_the_feeds_and_leaves_the_streams_with_an_end() -> None:
+    broker = Broker(max_subscribers=3, queue=10)
+    feed, finite = broker.subscribe(endless=True), broker.subscribe()
+    assert broker.end_endless() == 1
+    got = [event async for event in drain(feed)]
+    assert got == [Event("closing", {"reason": "the server is shutting down"})]
+    finite.publish(Event("line", "still here"))
+    assert await finite.next(1.0) == Event("line", "still here")
+    feed.close()
+    assert broker.end_endless() == 0  # a closed feed is forgotten

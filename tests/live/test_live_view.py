@@ -72,13 +72,25 @@ def test_the_lines_arrive_as_they_happen_then_the_answer(live: tuple[Process, st
     # The gathered waits: flavor after ~0.2 s, smokables after ~0.4 s, not 0.6 s.
     assert at["Getting flavor..."] < 0.15
     assert 0.15 < at["Returning flavor"] < at["Returning smokeable"]
-    assert 0.35 < at["Returning smokeable"] < 0.55
+    assert 0.35 < at["Returning smokeable"] < 0.6  # under the 0.6 s the waits add up to
+
+
+def metric(url: str, name: str) -> float:
+    text = httpx.get(url + "/metrics", timeout=10).text
+    line = next(line for line in text.splitlines() if line.startswith(name + " "))
+    return float(line.split()[1])
 
 
 def in_flight(url: str) -> float:
-    text = httpx.get(url + "/metrics", timeout=10).text
-    line = next(line for line in text.splitlines() if line.startswith("hello_async_requests_in"))
-    return float(line.split()[1])
+    return metric(url, "hello_async_requests_in_flight")
+
+
+def wait_streams_closed(url: str) -> None:
+    """Until the streams of earlier tests have given their places back."""
+    deadline = time.monotonic() + 5
+    while metric(url, "hello_async_sse_streams_open") > 0:
+        assert time.monotonic() < deadline, "streams still open"
+        time.sleep(0.02)
 
 
 def test_a_client_that_leaves_stops_the_work(live: tuple[Process, str]) -> None:
@@ -93,6 +105,7 @@ def test_a_client_that_leaves_stops_the_work(live: tuple[Process, str]) -> None:
     while in_flight(url) > 1:
         assert time.monotonic() < deadline, "the stream is still in flight"
         time.sleep(0.02)
+    assert metric(url, "hello_async_sse_streams_open") == 0
     # A whole stream sent after it: by its end, the first request's work would have ended too,
     # and its lines are written in the order they were logged.
     with httpx.stream("GET", url + "/smoke_some_meats/live/", timeout=30) as response:
@@ -109,16 +122,20 @@ def test_a_client_that_leaves_stops_the_work(live: tuple[Process, str]) -> None:
 
 def test_more_streams_than_the_bound_get_503_with_retry_after(live: tuple[Process, str]) -> None:
     _, url = live
+    wait_streams_closed(url)
+    refused = metric(url, "hello_async_sse_refused_total")
     with (
         httpx.stream("GET", url + "/console/events/?session=" + "a" * 22, timeout=30) as one,
         httpx.stream("GET", url + "/console/events/?session=" + "b" * 22, timeout=30) as two,
         httpx.stream("GET", url + "/console/events/?session=" + "c" * 22, timeout=30) as three,
     ):
         assert {one.status_code, two.status_code, three.status_code} == {200}
-        refused = httpx.get(url + "/smoke_some_meats/live/", timeout=10)
-        assert refused.status_code == 503
-        assert refused.headers["retry-after"] == "5"
-        assert "Too many live streams" in refused.text
+        turned_away = httpx.get(url + "/smoke_some_meats/live/", timeout=10)
+        assert turned_away.status_code == 503
+        assert turned_away.headers["retry-after"] == "5"
+        assert "Too many live streams" in turned_away.text
+        assert metric(url, "hello_async_sse_streams_open") == 3
+    assert metric(url, "hello_async_sse_refused_total") == refused + 1
     # Closed streams give their places back.
     deadline = time.monotonic() + 5
     while httpx.get(url + "/smoke_some_meats/live/", timeout=30).status_code == 503:
@@ -133,3 +150,22 @@ def test_an_idle_stream_gets_heartbeats(live: tuple[Process, str]) -> None:
         assert next(lines) == ": stream open"
         seen = [next(lines) for _ in range(4)]
     assert seen.count(": heartbeat") == 2
+
+
+def test_head_answers_the_headers_and_takes_no_place(live: tuple[Process, str]) -> None:
+    _, url = live
+    wait_streams_closed(url)
+    with (
+        httpx.stream("GET", url + "/console/events/?session=" + "d" * 22, timeout=30) as one,
+        httpx.stream("GET", url + "/console/events/?session=" + "e" * 22, timeout=30) as two,
+        httpx.stream("GET", url + "/console/events/?session=" + "f" * 22, timeout=30) as three,
+    ):
+        assert {one.status_code, two.status_code, three.status_code} == {200}
+        # Every place taken: a GET is refused, a HEAD still answers (it starts no stream).
+        assert httpx.get(url + "/smoke_some_meats/live/", timeout=10).status_code == 503
+        for path in ("/smoke_some_meats/live/", "/smoke_orders/board/events/"):
+            head = httpx.head(url + path, timeout=10)
+            assert head.status_code == 200, path
+            assert head.headers["content-type"].startswith("text/event-stream")
+            assert head.headers["x-accel-buffering"] == "no"
+            assert head.content == b""

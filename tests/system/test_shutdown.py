@@ -7,6 +7,8 @@
   so the process still exits within the grace plus 1 s.
 * SIGKILL: the local httpbin exits by itself, and a restart on the same port starts clean.
 * A client that disconnects mid fan-out: the upstream calls are cancelled, none is orphaned.
+* SIGTERM with consoles and boards open (streams with no end of their own): they end with a last
+  ``closing`` event, and the seed's command exits instead of waiting for them.
 """
 
 from __future__ import annotations
@@ -28,10 +30,10 @@ import pytest
 from django.core.handlers.asgi import ASGIHandler
 
 from hello_async import upstream
-from hello_async.ops import lifespan, shutdown
+from hello_async.ops import lifespan
 from hello_async.work import background
 from tests.support.faultproxy import FaultProxy, Latency, Pass
-from tests.support.servers import Process, http_scope
+from tests.support.servers import Process, http_scope, uvicorn_server
 
 GRACE = 3.0  # HELLO_ASYNC_SHUTDOWN_GRACE
 SCALE = 1.0  # HELLO_ASYNC_TIME_SCALE: /smoke_some_meats/ takes 2 s, a background job 5 s
@@ -310,88 +312,45 @@ async def test_client_disconnect_in_process_leaves_no_task_and_no_connection(
         upstream.set_upstream(previous)
 
 
-# --- the shutdown clock (hello_async.ops.shutdown) -----------------------------------------
+def _open_stream(base: str, path: str) -> socket.socket:
+    host, port = base.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)), timeout=10)
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+    seen = b""
+    while b": stream open" not in seen:
+        chunk = sock.recv(4096)
+        assert chunk, seen
+        seen += chunk
+    return sock
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def sigterm_handler() -> Iterator[tuple[list[int], object]]:
-    """A Python SIGTERM handler that records, as Uvicorn's would be; the previous one restored."""
-    seen: list[int] = []
-
-    def record(signum: int, frame: object) -> None:
-        seen.append(signum)
-
-    previous = signal.signal(signal.SIGTERM, record)
-    try:
-        yield seen, record
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+def _read_to_end(sock: socket.socket) -> bytes:
+    seen = b""
+    while chunk := sock.recv(4096):
+        seen += chunk
+    sock.close()
+    return seen
 
 
-def test_clock_notes_the_first_signal_and_passes_each_on(
-    sigterm_handler: tuple[list[int], object],
+def test_sigterm_ends_open_consoles_and_boards_so_the_seed_command_exits(
+    tmp_path: Path, httpbin_url: str
 ) -> None:
-    seen, record = sigterm_handler
-    now = Clock()
-    clock = shutdown.ShutdownClock(clock=now)
-    clock.install()
+    # The seed's own command: Uvicorn without --timeout-graceful-shutdown waits for every
+    # connection; a console or board left open in a browser would keep it up for ever.
+    process, base = uvicorn_server(
+        {"UPSTREAM_URL": httpbin_url, "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"}
+    )
     try:
-        assert signal.getsignal(signal.SIGTERM) is not record
-        assert clock.remaining(3.0) == 3.0  # no signal yet: the whole grace
-        signal.raise_signal(signal.SIGTERM)
-        now.now += 2.5
-        signal.raise_signal(signal.SIGTERM)  # a second signal does not move the start
-        assert seen == [signal.SIGTERM, signal.SIGTERM]
-        assert clock.remaining(3.0) == pytest.approx(0.5)
-        now.now += 10
-        assert clock.remaining(3.0) == shutdown.FLOOR  # late: the floor, to cancel and log
-        assert clock.remaining(0.05) == 0.05  # never more than the grace itself
+        console = _open_stream(base, "/console/events/?session=" + "s" * 22)
+        board = _open_stream(base, "/smoke_orders/board/events/")
+        started = time.monotonic()
+        process.popen.send_signal(signal.SIGTERM)
+        # Uvicorn re-raises the signal once it has shut down; a kill after the wait would be -9.
+        assert process.wait(timeout=15) in (0, -signal.SIGTERM)
+        assert time.monotonic() - started < 10, process.output()
+        for sock in (console, board):
+            assert b'event: closing\ndata: {"reason":"the server is shutting down"}' in (
+                _read_to_end(sock)
+            )
     finally:
-        clock.uninstall()
-    assert signal.getsignal(signal.SIGTERM) is record
-
-
-def test_clock_leaves_a_signal_with_no_python_handler_alone() -> None:
-    previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    clock = shutdown.ShutdownClock()
-    try:
-        clock.install()
-        assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
-        signal.raise_signal(signal.SIGTERM)
-        assert clock.remaining(3.0) == 3.0  # nothing noted: the whole grace, as before
-        clock.uninstall()
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def test_clock_installs_nothing_off_the_main_thread(
-    sigterm_handler: tuple[list[int], object],
-) -> None:
-    _, record = sigterm_handler
-    clock = shutdown.ShutdownClock()
-    thread = threading.Thread(target=clock.install)
-    thread.start()
-    thread.join()
-    assert signal.getsignal(signal.SIGTERM) is record
-
-
-def test_clock_uninstall_keeps_a_handler_set_since(
-    sigterm_handler: tuple[list[int], object],
-) -> None:
-    clock = shutdown.ShutdownClock()
-    clock.install()
-
-    def later(signum: int, frame: object) -> None:
-        pass
-
-    signal.signal(signal.SIGTERM, later)
-    clock.uninstall()
-    assert signal.getsignal(signal.SIGTERM) is later
+        process.terminate()
