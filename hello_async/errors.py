@@ -3,6 +3,7 @@
     HelloAsyncError                     (500, never raised as such)
     ├── BadRequest                      400  input that fails validation
     ├── NotFound                        404  no such thing (e.g. an unknown smoke order id)
+    ├── NeedsASGI                       501  an event stream asked of a WSGI server
     └── UpstreamError                   502  the upstream could not give a usable answer
         ├── UpstreamUnavailable         502  refused, reset, closed early
         ├── UpstreamBadStatus           502  it answered, with a 4xx or 5xx status
@@ -30,6 +31,10 @@ class BadRequest(HelloAsyncError):
 
 class NotFound(HelloAsyncError):
     status_code = 404
+
+
+class NeedsASGI(HelloAsyncError):
+    status_code = 501
 
 
 class UpstreamError(HelloAsyncError):

@@ -2,8 +2,9 @@
 and opening the next, for the time given.
 
 ``python -m hello_async.bench.sseload URL -c N -d SECONDS`` prints one JSON line: the streams
-read whole, errors, seconds, the time to each stream's first event (p50, p99, in ms) and the
-events read, all inside the window (a stream still open at its end is cut: its events count).
+read whole (ending with their ``result`` event), errors (refused, failed, or ended without it),
+seconds, the time to each stream's first event (p50, p99, in ms) and the events read, all inside
+the window (a stream still open at its end is cut: its events count, not the stream).
 Plain asyncio sockets (HTTP/1.1, chunked as Uvicorn sends a stream), so the generator itself
 stays light at a thousand streams.
 """
@@ -24,6 +25,8 @@ from hello_async.bench.loadgen import TIMEOUT_SECONDS, LoadError
 from hello_async.bench.stats import LoadResult
 
 EVENT = b"\nevent: "
+RESULT = b"\nevent: result\n"  # the live view's last event: the stream was served whole
+KEEP = 512  # bytes of the stream's end kept to find the result in (it is under 100)
 
 
 class SseLoadGenerator:
@@ -73,18 +76,20 @@ async def read_stream(host: str, port: int, target: str, tally: Tally) -> None:
             raise ConnectionError(head.split(b"\r\n", 1)[0].decode(errors="replace"))
         first = True
         tail = b"\n"
+        last = b""  # the stream's end so far: its last event must be the result
         while chunk := await reader.read(65536):
             text = tail + chunk
             found = text.count(EVENT)
             tail = text[-(len(EVENT) - 1) :]
+            last = (last + chunk)[-KEEP:]
             if not tally.open():
                 return
             if found and first:
                 tally.firsts.append((time.perf_counter() - started) * 1000)
                 first = False
             tally.events += found
-        if first:
-            raise ConnectionError("the stream ended without an event")
+        if RESULT not in last:  # an error event, or cut short: not a stream served whole
+            raise ConnectionError("the stream ended without its result")
         tally.streams += 1
     finally:
         writer.close()

@@ -10,7 +10,9 @@ with :class:`Busy` (503 with ``Retry-After``). A subscriber's queue holds at mos
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
+import re
 import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -19,6 +21,8 @@ from typing import Any
 from django.conf import settings
 
 from hello_async.errors import HelloAsyncError
+
+LINE_ENDS = re.compile(r"\r\n|\r|\n")
 
 
 class Busy(HelloAsyncError):
@@ -34,11 +38,18 @@ class Event:
     data: Any
 
     def encode(self) -> bytes:
+        return self.encoded
+
+    @functools.cached_property
+    def encoded(self) -> bytes:
+        """The event on the wire, made once however many subscribers it goes to. Every line
+        end the format knows (CR, LF, CRLF) starts a new ``data:`` line, so text cannot end the
+        event early or add a field."""
         if isinstance(self.data, str):
             text = self.data
         else:
             text = json.dumps(self.data, ensure_ascii=False, separators=(",", ":"))
-        lines = "".join(f"data: {line}\n" for line in text.split("\n"))
+        lines = "".join(f"data: {line}\n" for line in LINE_ENDS.split(text))
         return f"event: {self.name}\n{lines}\n".encode()
 
 
@@ -103,6 +114,7 @@ class Broker:
         self._count = 0
         self._endless: set[Subscriber] = set()
         self._lock = threading.Lock()
+        self.closing = False  # shutting down: no new endless stream
         self.refused_total = 0  # subscribers turned away at the bound (503)
         self.dropped_total = 0  # slow consumers dropped past their queue
 
@@ -115,6 +127,8 @@ class Broker:
         console, a board), which :meth:`end_endless` ends when the server shuts down."""
         limit = self._queue if self._queue is not None else settings.HELLO_ASYNC_SSE_QUEUE
         with self._lock:
+            if endless and self.closing:
+                raise Busy("The server is shutting down; try again shortly.")
             if self._count >= self.max_subscribers:
                 self.refused_total += 1
                 raise Busy(
@@ -140,6 +154,7 @@ class Broker:
         by itself, to the next server). Call it on a thread of its own or on the loop, not in a
         signal handler (the lock may be held by the code the signal interrupted)."""
         with self._lock:
+            self.closing = True  # one opened after the signal would keep the server up too
             endless = list(self._endless)
         for subscriber in endless:
             subscriber.publish(Event("closing", {"reason": "the server is shutting down"}))

@@ -39,7 +39,7 @@ class Session:
         taps.add(request_id, self._line)
         while len(self._requests) > MAX_REQUESTS:
             old, _ = self._requests.popitem(last=False)
-            taps.remove(old)
+            taps.remove(old, self._line)
         data = {"request": request_id, "client": client, "method": method, "path": path}
         self.subscriber.publish(Event("request", data))
         return arrived
@@ -64,7 +64,7 @@ class Session:
 
     def close(self) -> None:
         for request_id in self._requests:
-            taps.remove(request_id)
+            taps.remove(request_id, self._line)
         self._requests.clear()
         if sessions.get(self.token) is self:
             del sessions[self.token]
@@ -80,6 +80,9 @@ def open_session(token: str, subscriber: Subscriber) -> Session:
         previous.subscriber.end()
         previous.close()
     session = sessions[token] = Session(token, subscriber)
+    # The page sends its requests once this arrives: the headers alone come before the session
+    # exists (it opens when the stream is first sent), and a request then would go untracked.
+    subscriber.publish(Event("ready", {}))
     return session
 
 

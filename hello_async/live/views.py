@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import secrets
 
@@ -17,24 +18,25 @@ from hello_async.article import kitchen
 from hello_async.errors import BadRequest, UpstreamError
 from hello_async.live import console
 from hello_async.live.broker import Event, get_broker
-from hello_async.live.sse import sse_head, sse_response
+from hello_async.live.sse import require_asgi, sse_head, sse_response
 from hello_async.logs import context, taps
 from hello_async.web.lean import lean_middleware
 
 TOKEN_BYTES = 16
+
+logger = logging.getLogger(__name__)
 
 
 @lean_middleware
 @require_safe
 async def smoke_some_meats_live(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
     """/smoke_some_meats/, live: each of its lines as it happens, then its answer."""
+    require_asgi(request)
     if request.method == "HEAD":
         return sse_head()
     subscriber = get_broker().subscribe()  # Busy: 503 with Retry-After
-    request_id = context.request_id.get()
-    if request_id is None:  # not under hello_async.asgi (a test client): an id of its own
-        request_id = context.new_request_id()
-        context.request_id.set(request_id)
+    request_id = context.request_id.get() or context.new_request_id()  # none under a test client
+    work: asyncio.Task[None] | None = None
 
     def line(record: logging.LogRecord) -> None:
         for text in record.getMessage().split("\n"):  # an event a line, as the console prints
@@ -45,6 +47,9 @@ async def smoke_some_meats_live(request: HttpRequest) -> HttpResponse | Streamin
             result = await kitchen.asmoke_some_meats()
         except UpstreamError as exc:
             subscriber.publish(Event("error", exc.message))
+        except Exception:
+            logger.exception("The live smoke failed")
+            subscriber.publish(Event("error", "Internal error: the smoke failed."))
         else:
             subscriber.publish(
                 Event("result", f"Smoked {result.count} meats with {result.flavor}!")
@@ -52,14 +57,19 @@ async def smoke_some_meats_live(request: HttpRequest) -> HttpResponse | Streamin
         finally:
             subscriber.end()
 
-    taps.add(request_id, line)
-    work = asyncio.create_task(smoke(), name=f"smoke_some_meats_live {request_id}")
+    def start() -> None:  # the stream is being sent: the work starts, its lines tapped
+        nonlocal work
+        taps.add(request_id, line)
+        run_as = contextvars.copy_context()  # the request's id on its lines, whoever iterates
+        run_as.run(context.request_id.set, request_id)
+        work = asyncio.create_task(smoke(), name=f"live {request_id}", context=run_as)
 
     def stop() -> None:  # the stream is over, or the client left: the work stops with it
-        work.cancel()
-        taps.remove(request_id)
+        if work is not None:
+            work.cancel()
+        taps.remove(request_id, line)
 
-    response = sse_response(subscriber, on_close=stop)
+    response = sse_response(subscriber, on_start=start, on_close=stop)
     response["X-Request-Id"] = request_id  # the id its log lines carry (HELLO_ASYNC_LOG_FORMAT)
     return response
 
@@ -106,8 +116,13 @@ async def console_events(request: HttpRequest) -> HttpResponse | StreamingHttpRe
     token = request.GET.get("session", "")
     if not 16 <= len(token) <= 64 or not token.replace("-", "").replace("_", "").isalnum():
         raise BadRequest("session must be the console page's token")
+    require_asgi(request)
     if request.method == "HEAD":
         return sse_head()
     subscriber = get_broker().subscribe(endless=True)
-    session = console.open_session(token, subscriber)
-    return sse_response(subscriber, on_close=session.close)
+    sessions: list[console.Session] = []
+    return sse_response(
+        subscriber,
+        on_start=lambda: sessions.append(console.open_session(token, subscriber)),
+        on_close=lambda: sessions[0].close(),
+    )

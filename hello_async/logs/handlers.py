@@ -141,8 +141,12 @@ class DeferredHandler(logging.Handler):
 
     def handle(self, record: logging.LogRecord) -> bool:
         record.request_id = request_id = context.request_id.get()
-        if self.taps and taps.tapped and request_id in taps.tapped:
-            taps.tapped[request_id](record)
+        if self.taps and taps.tapped:
+            for tap in taps.tapped.get(request_id, ()):  # type: ignore[arg-type]
+                try:
+                    tap(record)
+                except Exception:  # a tap's failure is not the logging code's
+                    self.handleError(record)
         if record.levelno >= self.console_level:
             self.emit(record)
         return True

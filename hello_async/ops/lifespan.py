@@ -36,6 +36,7 @@ async def astartup() -> None:
     # Uvicorn configured its loggers before it imported the app: theirs write through ours now.
     log_handlers.route_uvicorn()
     loop = asyncio.get_running_loop()
+    get_broker().closing = False  # a process may serve again after a shutdown (tests do)
     # At the signal, the event streams with no end of their own (consoles, boards) end, so the
     # server need not wait for them; on the loop, since a signal handler must not take locks.
     shutdown.install(on_signal=lambda: loop.call_soon_threadsafe(get_broker().end_endless))

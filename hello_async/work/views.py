@@ -22,7 +22,7 @@ from django.views.decorators.http import require_http_methods, require_safe
 from hello_async.article import kitchen
 from hello_async.errors import BadRequest
 from hello_async.live.broker import get_broker
-from hello_async.live.sse import sse_head, sse_response
+from hello_async.live.sse import require_asgi, sse_head, sse_response
 from hello_async.web.params import limit_param
 from hello_async.work import board
 from hello_async.work import orders as smoke_orders
@@ -73,6 +73,7 @@ async def board_view(request: HttpRequest) -> HttpResponse:
         "smokables": kitchen.SMOKABLES,
         "flavors": kitchen.FLAVORS,
         "strings": board_strings(),
+        "shown": board.SHOWN,
         "page": "board",
     }
     return render(request, "smoke_orders/board.html", context)
@@ -96,12 +97,16 @@ def board_strings() -> dict[str, object]:
 @require_safe
 async def board_events(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
     """The board's changes as server-sent events: the whole board, then each order that moves."""
+    require_asgi(request)
     if request.method == "HEAD":
         return sse_head()
     subscriber = get_broker().subscribe(endless=True)  # Busy: 503 with Retry-After
     feed = board.get_feed()
-    feed.watch(subscriber)
-    return sse_response(subscriber, on_close=lambda: feed.unwatch(subscriber))
+    return sse_response(
+        subscriber,
+        on_start=lambda: feed.watch(subscriber),
+        on_close=lambda: feed.unwatch(subscriber),
+    )
 
 
 def parse_json_object(raw: bytes) -> dict[str, Any]:

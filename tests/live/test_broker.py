@@ -77,3 +77,19 @@ async def test_end_endless_ends_the_feeds_and_leaves_the_streams_with_an_end() -
     assert await finite.next(1.0) == Event("line", "still here")
     feed.close()
     assert broker.end_endless() == 0  # a closed feed is forgotten
+
+
+@pytest.mark.asyncio
+async def test_after_shutdown_began_no_feed_opens_but_a_finite_stream_does() -> None:
+    broker = Broker(max_subscribers=3, queue=10)
+    broker.end_endless()
+    with pytest.raises(Busy, match="shutting down"):
+        broker.subscribe(endless=True)
+    broker.subscribe()
+
+
+def test_a_carriage_return_starts_a_new_data_line_and_cannot_add_a_field() -> None:
+    event = Event("error", "a\rid: 7\r\nb")
+    assert event.encode() == b"event: error\ndata: a\ndata: id: 7\ndata: b\n\n"
+    assert Event("line", "").encode() == b"event: line\ndata: \n\n"
+    assert event.encode() is event.encode()  # made once

@@ -44,8 +44,10 @@ class Listener:
     def _read(self, url: str, token: str) -> None:
         try:
             with self._client.stream("GET", f"{url}/console/events/?session={token}") as stream:
-                self._open.set()
                 for name, data, _ in events(stream):
+                    if name == "ready":  # the session is open: requests are followed from now
+                        self._open.set()
+                        continue
                     self.events.put((name, json.loads(data)))
         except httpx.HTTPError:
             pass
@@ -104,3 +106,24 @@ def test_a_sync_views_lines_all_come_before_its_answer(server: tuple[Process, st
 def test_a_bad_token_is_a_400(server: tuple[Process, str]) -> None:
     _, url = server
     assert httpx.get(url + "/console/events/?session=short", timeout=10).status_code == 400
+
+
+def test_a_console_and_a_live_stream_both_get_the_lines_of_one_request(
+    server: tuple[Process, str],
+) -> None:
+    _, url = server
+    console = Listener(url, "l" * 22)
+    try:
+        headers = {"X-Console-Session": "l" * 22, "X-Console-Request": "c3"}
+        with httpx.stream(
+            "GET", url + "/smoke_some_meats/live/", headers=headers, timeout=30
+        ) as stream:
+            streamed = [data for name, data, _ in events(stream) if name == "line"]
+        got = console.until(
+            lambda got: any("Sausage smoked." in str(d.get("text")) for _, d in got)
+        )
+    finally:
+        console.close()
+    followed = [data["text"] for name, data in got if name == "line"]
+    assert streamed[:2] == ["Getting smokeables...", "Getting flavor..."]
+    assert followed == streamed  # the same lines, to both

@@ -148,7 +148,8 @@ def test_an_idle_stream_gets_heartbeats(live: tuple[Process, str]) -> None:
     with httpx.stream("GET", url + "/console/events/?session=" + "h" * 22, timeout=30) as stream:
         lines = stream.iter_lines()
         assert next(lines) == ": stream open"
-        seen = [next(lines) for _ in range(4)]
+        assert [next(lines) for _ in range(4)] == ["", "event: ready", "data: {}", ""]
+        seen = [next(lines) for _ in range(4)]  # then nothing happens: heartbeats
     assert seen.count(": heartbeat") == 2
 
 

@@ -160,9 +160,13 @@ def test_taps_see_a_requests_records_below_the_consoles_level(
     tapped: list[str] = []
     token = request_id.set("r-1")
     try:
-        taps.add("r-1", lambda record: tapped.append(record.getMessage()))
+
+        def tap(record: logging.LogRecord) -> None:
+            tapped.append(record.getMessage())
+
+        taps.add("r-1", tap)
         logger.info("Getting smokeables...")  # below the console's level: a tap still sees it
-        taps.remove("r-1")
+        taps.remove("r-1", tap)
         logger.info("untapped")
     finally:
         request_id.reset(token)
@@ -170,3 +174,47 @@ def test_taps_see_a_requests_records_below_the_consoles_level(
     assert tapped == ["Getting smokeables..."]
     assert streams[1].getvalue() == ""  # the console writes only WARNING and above
     assert logger.level == logging.WARNING  # the taps gave the level back
+
+
+def test_a_request_may_have_several_taps_and_a_failing_one_breaks_nothing(
+    streams: tuple[io.StringIO, io.StringIO], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hello_async.logs import taps
+
+    monkeypatch.setattr(taps, "LOGGERS", ["hello_async.tapped"])
+    monkeypatch.setattr(taps, "tapped", {})
+    monkeypatch.setattr(taps, "_levels", {})
+    handler = DeferredHandler(LogWriter(interval=3600, streams=streams), taps=True)
+    errors: list[logging.LogRecord] = []
+    monkeypatch.setattr(handler, "handleError", errors.append)
+    logger = logger_with(handler, "hello_async.tapped")
+    logger.setLevel(logging.WARNING)
+    console: list[str] = []
+    live: list[logging.LogRecord] = []
+
+    class Console:  # a tap that is a bound method, as the console's is
+        def line(self, record: logging.LogRecord) -> None:
+            console.append(record.getMessage())
+
+    def broken(record: logging.LogRecord) -> None:
+        raise KeyError("gone")
+
+    watcher = Console()
+    token = request_id.set("r-2")
+    try:
+        taps.add("r-2", watcher.line)
+        taps.add("r-2", broken)
+        taps.add("r-2", live.append)
+        logger.info("one")  # the broken tap between the two: both others still get it
+        taps.remove("r-2", watcher.line)  # a new bound method, equal to the one added
+        taps.remove("r-2", broken)
+        logger.info("two")
+        assert logger.level == logging.INFO  # one tap left: INFO still let through
+        taps.remove("r-2", live.append)
+    finally:
+        request_id.reset(token)
+    assert console == ["one"]
+    assert [r.getMessage() for r in live] == ["one", "two"]
+    assert [r.getMessage() for r in errors] == ["one"]
+    assert taps.tapped == {}
+    assert logger.level == logging.WARNING

@@ -113,7 +113,8 @@
   }
 
   const events = new EventSource(`${root.dataset.events}?session=${encodeURIComponent(token)}`);
-  const opened = new Promise((resolve) => events.addEventListener("open", resolve, { once: true }));
+  // "ready": the server follows this page's requests from now on (the stream's "open" comes first).
+  const opened = new Promise((resolve) => events.addEventListener("ready", resolve, { once: true }));
   events.addEventListener("request", (event) => {
     const data = JSON.parse(event.data);
     const view = byClientId.get(data.client);

@@ -5,6 +5,7 @@
   const strings = JSON.parse(document.getElementById("board-strings").textContent);
   const table = document.getElementById("board");
   const body = table.tBodies[0];
+  const shown = Number(table.dataset.shown) || 20;
   const message = document.getElementById("board-message");
   const lang = document.documentElement.lang;
   const clock = new Intl.DateTimeFormat(lang, { hour: "2-digit", minute: "2-digit", second: "2-digit" });
@@ -74,6 +75,8 @@
       body.querySelector("tr.empty")?.remove();
       fresh.classList.add("changed");
       body.prepend(fresh);
+      // The newest orders only, as the server shows them: the oldest row leaves.
+      while (body.rows.length > shown) body.lastElementChild.remove();
     }
   }
 
