@@ -15,12 +15,11 @@ import asyncio
 import logging
 import os
 import random
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import aiohttp
 from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse
+from peer_session import fetch, session_lifespan
 from uvicorn.logging import DefaultFormatter
 
 SMOKABLES = ["ribs", "brisket", "lemon chicken", "salmon", "bison sirloin", "sausage"]
@@ -34,27 +33,7 @@ logger.setLevel(os.environ.get("HELLO_ASYNC_LOG_LEVEL", "WARNING"))
 logger.propagate = False
 
 
-@asynccontextmanager
-async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    limit = int(os.environ.get("UPSTREAM_MAX_CONNECTIONS", "1000"))
-    connector = aiohttp.TCPConnector(limit=limit)
-    timeout = aiohttp.ClientTimeout(total=float(os.environ.get("UPSTREAM_TIMEOUT", "10")))
-    base_url = os.environ.get("UPSTREAM_URL", "http://127.0.0.1:8001").rstrip("/")
-    async with aiohttp.ClientSession(
-        base_url=base_url, connector=connector, timeout=timeout
-    ) as session:
-        app.state.session = session
-        yield
-
-
-app = FastAPI(lifespan=lifespan)
-
-
-async def fetch(session: aiohttp.ClientSession) -> int:
-    async with session.get("/") as response:
-        await response.read()
-        response.raise_for_status()
-        return response.status
+app = FastAPI(lifespan=session_lifespan)
 
 
 @app.get("/", response_class=PlainTextResponse)

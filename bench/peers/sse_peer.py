@@ -17,9 +17,9 @@ import asyncio
 import os
 import random
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import aiohttp
+from peer_session import fetch, session_lifespan
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -29,25 +29,6 @@ from starlette.routing import Route
 SMOKABLES = ["ribs", "brisket", "lemon chicken", "salmon", "bison sirloin", "sausage"]
 FLAVORS = ["Sweet Baby Ray's", "Stubb's Original", "Famous Dave's"]
 SCALE = float(os.environ.get("HELLO_ASYNC_TIME_SCALE", "1"))
-
-
-@asynccontextmanager
-async def lifespan(app: Starlette) -> AsyncIterator[None]:
-    limit = int(os.environ.get("UPSTREAM_MAX_CONNECTIONS", "1000"))
-    connector = aiohttp.TCPConnector(limit=limit)
-    timeout = aiohttp.ClientTimeout(total=float(os.environ.get("UPSTREAM_TIMEOUT", "10")))
-    base_url = os.environ.get("UPSTREAM_URL", "http://127.0.0.1:8001").rstrip("/")
-    async with aiohttp.ClientSession(
-        base_url=base_url, connector=connector, timeout=timeout
-    ) as session:
-        app.state.session = session
-        yield
-
-
-async def fetch(session: aiohttp.ClientSession) -> None:
-    async with session.get("/") as response:
-        await response.read()
-        response.raise_for_status()
 
 
 async def wait(seconds: float) -> None:
@@ -107,5 +88,5 @@ async def live(request: Request) -> EventSourceResponse:
 
 
 app = Starlette(
-    routes=[Route("/", index), Route("/smoke_some_meats/live/", live)], lifespan=lifespan
+    routes=[Route("/", index), Route("/smoke_some_meats/live/", live)], lifespan=session_lifespan
 )

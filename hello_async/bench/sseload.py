@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import subprocess
 import sys
 import time
@@ -25,7 +26,9 @@ from hello_async.bench.loadgen import TIMEOUT_SECONDS, LoadError
 from hello_async.bench.stats import LoadResult
 
 EVENT = b"\nevent: "
-RESULT = b"\nevent: result\n"  # the live view's last event: the stream was served whole
+# The live view's last event: the stream was served whole (lines end in LF, or CRLF as
+# sse-starlette sends them).
+RESULT = re.compile(rb"\nevent: result\r?\n")
 KEEP = 512  # bytes of the stream's end kept to find the result in (it is under 100)
 
 
@@ -88,7 +91,7 @@ async def read_stream(host: str, port: int, target: str, tally: Tally) -> None:
                 tally.firsts.append((time.perf_counter() - started) * 1000)
                 first = False
             tally.events += found
-        if RESULT not in last:  # an error event, or cut short: not a stream served whole
+        if not RESULT.search(last):  # an error event, or cut short: not a stream served whole
             raise ConnectionError("the stream ended without its result")
         tally.streams += 1
     finally:

@@ -172,13 +172,6 @@ def get_broker() -> Broker:
     return _broker
 
 
-def set_broker(broker: Broker) -> Broker:
-    """Install ``broker``; returns the previous one (for tests)."""
-    global _broker
-    previous, _broker = _broker, broker
-    return previous
-
-
 async def drain(subscriber: Subscriber) -> AsyncIterator[Event]:
     """Every event until the end (for tests)."""
     while (event := await subscriber.next(None)) is not None:
