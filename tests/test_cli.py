@@ -6,6 +6,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from pytest_django.fixtures import SettingsWrapper
 
 from hello_async import cli
 from tests.support.servers import Process
@@ -73,3 +74,17 @@ def test_bench_without_its_dependencies_says_how_to_install_them(
     monkeypatch.setattr(cli.importlib, "import_module", missing)
     assert cli.main(["bench"]) == 2
     assert "uv sync --group bench" in capsys.readouterr().err
+
+
+def test_the_banner_lists_the_live_view_and_the_lab_and_console_while_on(
+    settings: SettingsWrapper,
+) -> None:
+    from hello_async.cli import banner_views
+
+    settings.HELLO_ASYNC_LAB = True
+    paths = [path for path, _ in banner_views()]
+    assert {"/smoke_some_meats/live/", "/lab/", "/console/"} <= set(paths)
+    described = dict(banner_views())
+    assert described["/console/"].startswith("The article's console, in the browser")
+    settings.HELLO_ASYNC_LAB = False
+    assert not {"/lab/", "/console/"} & {path for path, _ in banner_views()}
