@@ -6,7 +6,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from pytest_django.fixtures import SettingsWrapper
+from pytest_django.fixtures import Settings
 
 from hello_async import cli
 from tests.support.servers import Process
@@ -77,7 +77,7 @@ def test_bench_without_its_dependencies_says_how_to_install_them(
 
 
 def test_the_banner_lists_the_live_view_and_the_lab_and_console_while_on(
-    settings: SettingsWrapper,
+    settings: Settings,
 ) -> None:
     from hello_async.cli import banner_views
 
