@@ -110,10 +110,27 @@ def fork_scenarios(delay_ms: float) -> list[Scenario]:
     return scenarios
 
 
-def logging_scenarios(delay_ms: float) -> list[Scenario]:
+def logging_before(baseline: Path | None, delay_ms: float) -> tuple[Variant, ...]:
+    """The logging row's two servers from another checkout (``--baseline``)."""
+    if baseline is None:
+        return ()
+    return tuple(
+        Variant(
+            f"{level}_before",
+            f"Django at {level.upper()}, {baseline.name}",
+            uvicorn_django(1000, 2, cwd=baseline, logging=level),
+            "/smoke_some_meats/",
+            delay_ms,
+        )
+        for level in ("info", "warning")
+    )
+
+
+def logging_scenarios(delay_ms: float, baseline: Path | None = None) -> list[Scenario]:
     """The peer rows as a user runs them: the article's lines at INFO and the access log on,
     on both sides (FastAPI logging the same lines through Python's logging); and what that
-    costs our server against the same server at WARNING."""
+    costs our server against the same server at WARNING (and another checkout's, with
+    ``baseline``)."""
     rows = [
         ("peer_info", "fan-out, 100 concurrent", 100, 2, "/smoke_some_meats/", delay_ms),
         ("peer_c1000_info", "fan-out, 1000 concurrent", 1000, 2, "/smoke_some_meats/", delay_ms),
@@ -133,6 +150,7 @@ def logging_scenarios(delay_ms: float) -> list[Scenario]:
                     "info", "Django at INFO, access log on", info, "/smoke_some_meats/", delay_ms
                 ),
                 Variant("warning", "Django at WARNING", quiet, "/smoke_some_meats/", delay_ms),
+                *logging_before(baseline, delay_ms),
             ),
             ("info", "warning"),
         )
@@ -373,7 +391,7 @@ def build(
             )
         )
     if not quick:
-        scenarios += logging_scenarios(d)
+        scenarios += logging_scenarios(d, baseline)
         scenarios.append(live_scenario())
     scenarios += fork_scenarios(d)
     return scenarios
