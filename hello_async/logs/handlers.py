@@ -12,6 +12,7 @@ by the lifespan's shutdown) writes what is queued before it returns.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import threading
 import traceback
@@ -97,7 +98,10 @@ class LogWriter:
                     self._write(stream, "\n".join(lines) + "\n")
 
     def _format(self, record: logging.LogRecord) -> str:
-        formatter = self._access if record.name == ACCESS else self._default
+        formatter = self._default
+        if record.name == ACCESS:
+            formatter = self._access
+            hide_secrets(record)
         try:
             return formatter.format(record)
         except Exception:
@@ -118,6 +122,18 @@ class LogWriter:
 
     def pending(self) -> int:
         return len(self._records)
+
+
+# Query parameters whose values are not for the log: a console's session token lets whoever
+# holds it follow that console's requests (hello_async.live.console).
+SECRET_PARAMS = re.compile(r"(?<=[?&]session=)[^&]*")
+
+
+def hide_secrets(record: logging.LogRecord) -> None:
+    """An access record's path with its secret query values replaced by ``***``."""
+    args = record.args
+    if isinstance(args, tuple) and len(args) == 5 and "session=" in str(args[2]):
+        record.args = (*args[:2], SECRET_PARAMS.sub("***", str(args[2])), *args[3:])
 
 
 class DeferredHandler(logging.Handler):

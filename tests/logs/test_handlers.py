@@ -218,3 +218,24 @@ def test_a_request_may_have_several_taps_and_a_failing_one_breaks_nothing(
     assert [r.getMessage() for r in errors] == ["one"]
     assert taps.tapped == {}
     assert logger.level == logging.WARNING
+
+
+@pytest.mark.parametrize("format", ["console", "json"])
+def test_a_consoles_token_never_reaches_the_access_log(
+    format: str, streams: tuple[io.StringIO, io.StringIO]
+) -> None:
+    writer = LogWriter(format=format, interval=3600, streams=streams)
+    path = "/console/events/?session=s3cr3t-token_value&x=1"
+    record = logging.LogRecord(
+        handlers.ACCESS,
+        logging.INFO,
+        "",
+        0,
+        '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5000", "GET", path, "1.1", 200),
+        None,
+    )
+    writer.write_now(record)
+    line = streams[0].getvalue()
+    assert "s3cr3t" not in line
+    assert "/console/events/?session=***&x=1" in line
