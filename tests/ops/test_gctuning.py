@@ -49,7 +49,10 @@ def test_tune_freezes_what_is_loaded_and_sets_the_thresholds_once(fresh_collecto
     loaded = Node()
     assert scanned(loaded)
     done = gctuning.tune(freeze=True, thresholds=(700, 10, 100))
-    assert done.frozen == gc.get_freeze_count() > 1000
+    assert done.frozen > 1000
+    # What tune() counted is frozen; a few of those objects may have died since (a log record
+    # handed to the logging thread), and the dead leave the permanent generation.
+    assert 0.99 * done.frozen <= gc.get_freeze_count() <= done.frozen
     assert gc.get_threshold() == done.thresholds == (700, 10, 100)
     assert not scanned(loaded)  # in the permanent generation now
 

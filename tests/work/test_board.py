@@ -23,6 +23,7 @@ class Orders:
     def __init__(self) -> None:
         self.states: dict[str, str] = {"a": "READY", "b": "READY"}
         self.reads = 0
+        self.closes = 0  # the database connections released after a read
         self.fail = 0  # the next reads that raise
 
     async def __call__(self, *, limit: int) -> list[dict[str, Any]]:
@@ -32,11 +33,15 @@ class Orders:
             raise RuntimeError("database is down")
         return [{"id": i, "status": s} for i, s in self.states.items()][:limit]
 
+    def close_old_connections(self) -> None:
+        self.closes += 1
+
 
 @pytest.fixture
 def scripted(monkeypatch: pytest.MonkeyPatch) -> Iterator[Orders]:
     script = Orders()
     monkeypatch.setattr(orders, "smoke_order_alist_json", script)
+    monkeypatch.setattr(board, "close_old_connections", script.close_old_connections)
     yield script
 
 
@@ -108,6 +113,8 @@ async def test_a_failed_read_is_logged_and_the_poll_goes_on(
     try:
         assert (await _next(watcher) or Event("", None)).name == "board"
         assert scripted.reads >= 3
+        # Each read, failed or not, gives its database connection back.
+        assert scripted.closes >= 3
         # Two failed reads, one traceback; the recovery said once.
         assert caplog.text.count("could not read the orders") == 1
         assert caplog.text.count("reads the orders again") == 1
