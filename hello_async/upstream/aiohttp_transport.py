@@ -23,6 +23,7 @@ from httpx_aiohttp import AiohttpTransport
 from httpx_aiohttp.transport import AiohttpResponseStream
 
 from hello_async.upstream.limits import (
+    BodyPieces,
     ResponseLimits,
     ResponseRefused,
     adecode,
@@ -158,17 +159,10 @@ class BoundedAiohttpTransport(AiohttpTransport):
             http_version = f"HTTP/{version.major}.{version.minor}".encode() if version else b""
             coding = limits.check_head(response.status_code, http_version, response.headers.raw)
             check_header_values(response.headers.raw)  # aiohttp lets control characters by
-            chunks = []
-            size = 0
+            body = BodyPieces(limits)
             async for chunk in stream:
-                size += len(chunk)
-                if size > limits.max_body_bytes:
-                    raise limits.body_too_large()
-                chunks.append(chunk)
-                if len(chunks) > limits.max_body_chunks:
-                    raise limits.too_many_chunks()
-            raw = b"".join(chunks)
-            content = await adecode(raw, coding, limits)
+                body.add(chunk)
+            content = await adecode(body.joined(), coding, limits)
         except httpx.ReadError as exc:
             aiohttp_response.close()
             refused = getattr(handler, "refused", None)

@@ -175,6 +175,29 @@ def _decode_steps(raw: bytes, coding: str, limits: ResponseLimits) -> Iterator[b
         raise ResponseRefused(f"the {coding} body does not decode") from None
 
 
+class BodyPieces:
+    """A body taken piece by piece as a client hands it over, refused past the size or the
+    count of pieces (for the transports that get the body from another client's stream)."""
+
+    __slots__ = ("_limits", "_pieces", "_size")
+
+    def __init__(self, limits: ResponseLimits) -> None:
+        self._limits = limits
+        self._pieces: list[bytes] = []
+        self._size = 0
+
+    def add(self, piece: bytes) -> None:
+        self._size += len(piece)
+        if self._size > self._limits.max_body_bytes:
+            raise self._limits.body_too_large()
+        self._pieces.append(piece)
+        if len(self._pieces) > self._limits.max_body_chunks:
+            raise self._limits.too_many_chunks()
+
+    def joined(self) -> bytes:
+        return b"".join(self._pieces)
+
+
 def decode(raw: bytes, coding: str | None, limits: ResponseLimits) -> bytes:
     """``raw`` decoded from ``coding``, at most ``limits.max_body_bytes`` of it."""
     if coding is None:

@@ -21,6 +21,7 @@ import httpcore
 import httpx
 
 from hello_async.upstream.limits import (
+    BodyPieces,
     ResponseLimits,
     check_header_values,
     check_request_head,
@@ -192,16 +193,10 @@ class SyncTransport(httpx.HTTPTransport):
             version = response.extensions.get("http_version", b"")
             coding = limits.check_head(response.status_code, version, response.headers.raw)
             check_header_values(response.headers.raw)  # h11 lets control characters by
-            chunks = []
-            size = 0
+            body = BodyPieces(limits)
             for chunk in stream:  # a piece per h11 event: a chunk, or a read
-                size += len(chunk)
-                if size > limits.max_body_bytes:
-                    raise limits.body_too_large()
-                chunks.append(chunk)
-                if len(chunks) > limits.max_body_chunks:
-                    raise limits.too_many_chunks()
-            content = decode(b"".join(chunks), coding, limits)
+                body.add(chunk)
+            content = decode(body.joined(), coding, limits)
         finally:
             stream.close()  # an unread answer's connection is closed, not pooled
         return read_response(
