@@ -319,6 +319,9 @@ HELLO_ASYNC_TASK_TIME_LIMIT = env_float("HELLO_ASYNC_TASK_TIME_LIMIT", 600.0)
 HELLO_ASYNC_TASK_RETENTION = env_float("HELLO_ASYNC_TASK_RETENTION", 7 * 86_400.0)
 # Task worker processes ``hello-async`` (serve) runs beside the web server; 0: none.
 HELLO_ASYNC_SERVE_TASK_WORKERS = env_int("HELLO_ASYNC_SERVE_TASK_WORKERS", 1)
+# Orders (READY tasks) the queue holds at most: past it POST /smoke_orders/ answers 503 with
+# Retry-After and queues nothing. Counted in the database, so it holds across processes and hosts.
+HELLO_ASYNC_TASK_MAX_QUEUED = env_int("HELLO_ASYNC_TASK_MAX_QUEUED", 1000, minimum=1)
 
 # --- Logging: the article's console lines, at INFO, written off the loop (hello_async.logs) -----
 

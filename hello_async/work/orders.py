@@ -7,6 +7,15 @@ Orders are validated here, before anything is queued:
   ``len(SMOKABLES)`` meaning the first that many.
 * ``flavor``: one of ``kitchen.FLAVORS``.
 
+The queue is bounded: while ``HELLO_ASYNC_TASK_MAX_QUEUED`` tasks are READY, a new order is
+refused with :class:`QueueFull` (503 with ``Retry-After``) before anything is written. The count
+is the database's, so the bound holds across every process and host; it is one query on
+django-tasks-db's partial index of READY rows, and stops counting at the bound, so it costs the
+same however deep the queue. Count and insert are two statements, not one transaction: submitters
+that count at the same moment may all pass, so the queue can exceed the bound by at most the
+number of concurrent submitters (a lock would make it exact at the price of serialising every
+order of every process on one row; an approximate bound is what a flood needs).
+
 Enqueueing writes nothing else, so the order is queued at once. Where a request writes first
 and then queues work about that write, queue it in ``transaction.on_commit`` instead, so a
 worker never sees a task for a write that rolled back.
@@ -16,18 +25,26 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.tasks import TaskResult, TaskResultStatus
 from django.tasks.exceptions import TaskResultDoesNotExist, TaskResultMismatch
 from django.urls import reverse
 from django_tasks_db.models import DBTaskResult
 
 from hello_async.article import kitchen
-from hello_async.errors import BadRequest, NotFound
+from hello_async.errors import BadRequest, HelloAsyncError, NotFound
 from hello_async.tasks import smoke_order
 
 MAX_MEATS = len(kitchen.SMOKABLES)
 
 SmokeOrder = TaskResult[Any, Any]
+
+
+class QueueFull(HelloAsyncError):
+    """The queue holds ``HELLO_ASYNC_TASK_MAX_QUEUED`` orders: nothing queued, come back later."""
+
+    status_code = 503
+    retry_after = 30  # seconds: a worker takes a few per order, so the queue has moved by then
 
 
 def smoke_order_validate(*, meats: object, flavor: object) -> tuple[list[str], str]:
@@ -49,8 +66,20 @@ def smoke_order_validate(*, meats: object, flavor: object) -> tuple[list[str], s
 
 
 async def smoke_order_aenqueue(*, meats: object, flavor: object) -> SmokeOrder:
+    """The order, queued; BadRequest for bad input first, then QueueFull past the bound."""
     valid_meats, valid_flavor = smoke_order_validate(meats=meats, flavor=flavor)
+    bound = int(settings.HELLO_ASYNC_TASK_MAX_QUEUED)
+    if await smoke_order_acount_ready(limit=bound) >= bound:
+        raise QueueFull("the order queue is full; try again later")
     return await smoke_order.aenqueue(meats=valid_meats, flavor=valid_flavor)
+
+
+async def smoke_order_acount_ready(*, limit: int) -> int:
+    """READY tasks in the queue, counted up to ``limit``: ``SELECT COUNT(*)`` over a ``LIMIT``
+    subquery on the READY partial index (``tasks_db_new_ordering_idx``). Every READY task
+    counts, whatever its kind: they wait for the same workers."""
+    ready = DBTaskResult.objects.filter(status=TaskResultStatus.READY).values("pk")
+    return await ready[:limit].acount()
 
 
 async def smoke_order_aget(*, id: str) -> SmokeOrder:

@@ -161,3 +161,103 @@ async def test_the_board_form_needs_the_csrf_token() -> None:
     client = AsyncClient(enforce_csrf_checks=True)
     response = await client.post("/smoke_orders/board/", {"meats": ["ribs"], "flavor": "x"})
     assert response.status_code == 403
+
+
+# --- The queue is bounded: HELLO_ASYNC_TASK_MAX_QUEUED READY orders, then 503 -------------------
+
+ORDER = {"meats": ["ribs"], "flavor": "Famous Dave's"}
+
+
+async def ready_count() -> int:
+    from django_tasks_db.models import DBTaskResult
+
+    return await DBTaskResult.objects.filter(status="READY").acount()
+
+
+@pytest.mark.asyncio
+async def test_at_the_bound_an_order_is_503_with_retry_after_and_queues_nothing(
+    settings,
+) -> None:
+    settings.HELLO_ASYNC_TASK_MAX_QUEUED = 3
+    client = AsyncClient()
+    accepted = [await post(client, ORDER) for _ in range(3)]
+    assert [response.status_code for response in accepted] == [202, 202, 202]
+
+    refused = await post(client, ORDER)
+    assert refused.status_code == 503
+    assert refused["Retry-After"] == "30"
+    assert refused.content == b"the order queue is full; try again later\n"
+    assert await ready_count() == 3
+
+
+@pytest.mark.asyncio
+async def test_at_the_bound_bad_input_is_still_400(settings) -> None:
+    settings.HELLO_ASYNC_TASK_MAX_QUEUED = 1
+    assert (await post(AsyncClient(), ORDER)).status_code == 202
+    response = await post(AsyncClient(), {"meats": 0, "flavor": "Famous Dave's"})
+    assert response.status_code == 400
+    assert (
+        await AsyncClient().post("/smoke_orders/", b"{", content_type="application/json")
+    ).status_code == 400
+
+
+@pytest.mark.asyncio
+async def test_orders_that_left_ready_make_room_again(settings) -> None:
+    from django_tasks_db.models import DBTaskResult
+
+    settings.HELLO_ASYNC_TASK_MAX_QUEUED = 2
+    for _ in range(2):
+        assert (await post(AsyncClient(), ORDER)).status_code == 202
+    assert (await post(AsyncClient(), ORDER)).status_code == 503
+    first = await DBTaskResult.objects.order_by("enqueued_at").afirst()
+    assert first is not None
+    first.status = "SUCCESSFUL"  # a worker took it: RUNNING, SUCCESSFUL or FAILED count no more
+    await first.asave(update_fields=["status"])
+    assert (await post(AsyncClient(), ORDER)).status_code == 202
+    assert await ready_count() == 2
+
+
+@pytest.mark.asyncio
+async def test_every_ready_task_counts_toward_the_bound(settings) -> None:
+    from tests.support.task_functions import own_status
+
+    settings.HELLO_ASYNC_TASK_MAX_QUEUED = 1
+    await own_status.aenqueue()  # another kind of task waits for the same workers
+    assert (await post(AsyncClient(), ORDER)).status_code == 503
+
+
+@pytest.mark.asyncio
+async def test_at_the_bound_the_board_form_is_503_and_queues_nothing(settings) -> None:
+    settings.HELLO_ASYNC_TASK_MAX_QUEUED = 1
+    client = AsyncClient()
+    form = {"meats": ["ribs"], "flavor": "Famous Dave's"}
+    assert (await client.post("/smoke_orders/board/", form)).status_code == 303
+    refused = await client.post("/smoke_orders/board/", form)
+    assert refused.status_code == 503
+    assert refused["Retry-After"] == "30"
+    assert (await client.post("/smoke_orders/board/", {"flavor": "x"})).status_code == 400
+    assert await ready_count() == 1
+
+
+def test_the_ready_count_is_one_query_on_the_ready_index(settings) -> None:
+    """One ``SELECT COUNT(*)``, and the database plans it on django-tasks-db's READY index."""
+    from asgiref.sync import async_to_sync
+    from django.db import connection, transaction
+    from django.test.utils import CaptureQueriesContext
+
+    from hello_async.work.orders import smoke_order_acount_ready
+
+    with CaptureQueriesContext(connection) as queries:
+        # async_to_sync runs the ORM's sync half on this thread (thread_sensitive), on this
+        # connection, so the query is captured here.
+        assert async_to_sync(smoke_order_acount_ready)(limit=5) == 0
+    [query] = queries.captured_queries
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute("EXPLAIN QUERY PLAN " + query["sql"])
+        else:
+            cursor.execute("SET LOCAL enable_seqscan = off")  # the plan the table allows
+            cursor.execute("EXPLAIN " + query["sql"])
+        plan = " ".join(str(row) for row in cursor.fetchall())
+    assert "tasks_db_new_ordering_idx" in plan
+    assert "LIMIT 5" in query["sql"]
