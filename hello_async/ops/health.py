@@ -6,7 +6,10 @@
 the log, not to the client. The upstream is asked at most once per
 ``HELLO_ASYNC_READY_CACHE_SECONDS`` however often the probe comes (:class:`SharedCheck`): the
 upstream is someone else's service, and every worker of every replica is probed. The database
-check stays per probe: it is this deployment's own, one ``SELECT 1`` on a pooled connection.
+is this deployment's own, so it is asked afresh, but once at a time (:class:`DatabaseCheck`):
+probes that come while its ``SELECT 1`` runs await that one, so a burst of probes costs one
+thread and one connection, not one each, and a database that hangs holds one thread, however
+many probes come.
 
 ``/metrics`` is behind a token in production (hello_async.web.access).
 """
@@ -14,11 +17,12 @@ check stays per probe: it is this deployment's own, one ``SELECT 1`` on a pooled
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
+import threading
 import time
 from collections.abc import Awaitable, Callable
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, HttpResponse
@@ -43,9 +47,7 @@ async def healthz(request: HttpRequest) -> HttpResponse:
 @lean_middleware
 @require_safe
 async def readyz(request: HttpRequest) -> HttpResponse:
-    checks = await asyncio.gather(
-        get_upstream_check().acheck(), acheck("database", aping_database())
-    )
+    checks = await asyncio.gather(get_upstream_check().acheck(), get_database_check().acheck())
     ready = all(ok for _, ok in checks)
     return text("".join(line for line, _ in checks), status=200 if ready else 503)
 
@@ -141,12 +143,56 @@ def ping_database() -> None:
         cursor.fetchone()
 
 
-async def aping_database() -> None:
-    # Django has no async cursor: the query is sync. thread_sensitive=True runs it on the one
-    # thread asgiref keeps for this request's sync work, whose connection Django closes when
-    # the request finishes (request_finished runs there too); a fresh thread would leave a
-    # connection open that nothing closes.
-    await sync_to_async(ping_database, thread_sensitive=True)()
+class DatabaseCheck:
+    """The database's check, single-flight: at most one ``SELECT 1`` runs at a time in the
+    process, on a thread of its own, and every probe that comes meanwhile awaits that one.
+
+    Django has no async cursor, so the query is sync. It used to run on each probe's
+    thread-sensitive thread (``sync_to_async``): a thread and a connection per probe in flight.
+    Here one daemon thread runs one check and ends; the connection it opened is closed (given
+    back to the pool on PostgreSQL) before it does, as nothing else would close it. Each probe
+    waits under its own deadline; one that gives up leaves the check running for the others,
+    and a check that outlives every deadline (a hung database) stays the one in flight: the next
+    probes await it too instead of starting threads behind it. The running check is a
+    ``concurrent.futures.Future``, so probes on any loop share it (under WSGI, a loop per
+    request); two such loops may each start one at the same moment, which is harmless.
+    """
+
+    def __init__(self) -> None:
+        self._running: concurrent.futures.Future[None] | None = None
+
+    async def acheck(self) -> Result:
+        return await acheck("database", self._ajoin())
+
+    async def _ajoin(self) -> None:
+        job = self._running
+        if job is None or job.done():
+            job = concurrent.futures.Future()
+            job.set_running_or_notify_cancel()  # a probe's cancellation cannot cancel it
+            self._running = job
+            threading.Thread(
+                target=_run_database_check, args=(job,), name="readyz-database", daemon=True
+            ).start()
+        await asyncio.wrap_future(job)
+
+
+def _run_database_check(job: concurrent.futures.Future[None]) -> None:
+    try:
+        try:
+            ping_database()
+        finally:
+            connection.close()  # this thread's own: nothing else would close it
+    except BaseException as exc:  # whatever it is, the job ends: probes await it
+        job.set_exception(exc)
+    else:
+        job.set_result(None)
+
+
+_database_check = DatabaseCheck()
+
+
+def get_database_check() -> DatabaseCheck:
+    return _database_check
 
 
 urlpatterns = [

@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import asyncio
 import re
+import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -12,6 +14,8 @@ from hello_async import upstream
 from hello_async.asgi import application
 from hello_async.ops import health
 from tests.conftest import FakeUpstream
+from tests.support.faultproxy import Blackhole, FaultProxy, Refuse
+from tests.support.servers import uvicorn_server
 
 
 def sample(metrics_text: str, name: str) -> float:
@@ -213,3 +217,149 @@ async def test_a_window_of_0_asks_on_every_probe(
     for _ in range(3):
         assert (await check.acheck())[1]
     assert upstream_calls(fake_upstream) == 3
+
+
+# --- /readyz: concurrent probes share one database check in flight -------------------------------
+
+
+class GatedPing:
+    """Stands in for ``health.ping_database``: counts its runs and holds each until released."""
+
+    def __init__(self) -> None:
+        self.runs = 0
+        self.release = threading.Event()
+
+    def __call__(self) -> None:
+        self.runs += 1
+        assert self.release.wait(timeout=30), "the test never released the database check"
+
+
+@pytest.fixture
+def gated_database(monkeypatch: pytest.MonkeyPatch) -> Iterator[GatedPing]:
+    gate = GatedPing()
+    monkeypatch.setattr(health, "ping_database", gate)
+    monkeypatch.setattr(health, "_database_check", health.DatabaseCheck())
+    try:
+        yield gate
+    finally:
+        gate.release.set()
+
+
+@pytest.mark.asyncio
+async def test_concurrent_probes_share_one_database_check(
+    serving, fake_upstream: FakeUpstream, gated_database: GatedPing, settings
+) -> None:
+    settings.HELLO_ASYNC_READY_CACHE_SECONDS = 0  # each probe asks the upstream: it counts them
+    arrived, all_in, release = 0, asyncio.Event(), asyncio.Event()
+
+    async def count_in(request: httpx.Request) -> httpx.Response:
+        nonlocal arrived
+        arrived += 1
+        if arrived == 100:
+            all_in.set()
+        await release.wait()
+        return httpx.Response(200)
+
+    fake_upstream.handler = count_in  # type: ignore[assignment]
+    transport = httpx.ASGITransport(app=application)  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as http:
+        probes = [asyncio.create_task(http.get("/readyz")) for _ in range(100)]
+        # A probe's database check starts beside its upstream call (one gather): once the
+        # upstream has all 100, all 100 database checks have begun while the first one runs.
+        await all_in.wait()
+        gated_database.release.set()
+        release.set()
+        answers = await asyncio.gather(*probes)
+    assert [answer.status_code for answer in answers] == [200] * 100
+    assert all("database: ok" in answer.text for answer in answers)
+    assert gated_database.runs == 1
+
+
+@pytest.mark.asyncio
+async def test_a_hung_database_check_stays_the_one_in_flight(
+    gated_database: GatedPing, settings
+) -> None:
+    settings.HELLO_ASYNC_READY_TIMEOUT = 0.05
+    check = health.get_database_check()
+    for _ in range(3):  # each probe gives up at its deadline; none starts a second query
+        assert await check.acheck() == ("database: no answer within 0.05 s\n", False)
+    assert gated_database.runs == 1
+
+    gated_database.release.set()
+    settings.HELLO_ASYNC_READY_TIMEOUT = 30
+    assert (await check.acheck())[1]  # the hung check's answer, when it comes
+    assert (await check.acheck())[1]  # then the next probe asks afresh: no answer is kept
+    assert gated_database.runs == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_database_check_closes_the_connection_of_its_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The check's thread ends after one query: left open, its connection would hold a slot
+    of the pool (PostgreSQL) for ever, and after DATABASE_POOL_MAX checks none would be left."""
+    from django.db import connection
+
+    closed_in: list[str] = []
+
+    class Recording:
+        def __getattr__(self, name: str) -> object:
+            return getattr(connection, name)
+
+        def close(self) -> None:
+            closed_in.append(threading.current_thread().name)
+            connection.close()
+
+    monkeypatch.setattr(health, "connection", Recording())
+    check = health.DatabaseCheck()
+    for _ in range(2):
+        assert asyncio.run(check.acheck())[1]
+    assert closed_in == ["readyz-database"] * 2
+
+
+def threads_of(pid: int) -> int:
+    match = re.search(r"^Threads:\s+(\d+)$", Path(f"/proc/{pid}/status").read_text(), re.M)
+    assert match
+    return int(match.group(1))
+
+
+@pytest.mark.server
+def test_a_burst_of_probes_adds_no_thread_per_probe_on_a_real_server(
+    httpbin_url: str, tmp_path: Path
+) -> None:
+    async def probe(http: httpx.AsyncClient, url: str) -> httpx.Response:
+        return await http.get(url + "/readyz")
+
+    async def burst(url: str, proxy: FaultProxy, pid: int) -> tuple[int, list[httpx.Response]]:
+        limits = httpx.Limits(max_connections=200)
+        async with httpx.AsyncClient(timeout=60, limits=limits) as http:
+            probes = [asyncio.create_task(probe(http, url)) for _ in range(100)]
+            # Each probe's upstream call hangs in the blackhole, so all 100 stay in flight;
+            # by the time the upstream has them all, every database check has begun.
+            await asyncio.to_thread(proxy.wait_until, lambda counts: counts.requests >= 101)
+            during = threads_of(pid)
+            proxy.set(Refuse())  # the upstream calls fail at once: the probes answer
+            return during, await asyncio.gather(*probes)
+
+    with FaultProxy(httpbin_url) as proxy:
+        process, url = uvicorn_server(
+            {
+                "UPSTREAM_URL": proxy.url,
+                "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+                "HELLO_ASYNC_READY_CACHE_SECONDS": "0",  # every probe asks the upstream
+                "HELLO_ASYNC_READY_TIMEOUT": "60",
+                "UPSTREAM_TIMEOUT": "60",
+            }
+        )
+        try:
+            warm = httpx.get(url + "/readyz", timeout=30)  # the lazy threads start here
+            assert warm.status_code == 200, warm.text
+            baseline = threads_of(process.popen.pid)
+            proxy.set(Blackhole())
+            during, answers = asyncio.run(burst(url, proxy, process.popen.pid))
+        finally:
+            process.terminate()
+    assert [answer.status_code for answer in answers] == [503] * 100
+    assert all("database: ok" in answer.text for answer in answers)
+    # One thread per database check at most, not one per probe (main had 100 more here).
+    assert during - baseline <= 10, (baseline, during)
