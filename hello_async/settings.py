@@ -337,6 +337,9 @@ if HELLO_ASYNC_LOG_FORMAT not in {"console", "json"}:
     raise ImproperlyConfigured(
         f"HELLO_ASYNC_LOG_FORMAT={HELLO_ASYNC_LOG_FORMAT!r} must be 'console' or 'json'."
     )
+# Records waiting for the writer thread at most; while the output is blocked, later ones are
+# dropped and counted (hello_async_log_records_dropped_total), never waited for.
+HELLO_ASYNC_LOG_QUEUE = env_int("HELLO_ASYNC_LOG_QUEUE", 10_000, minimum=1)
 
 LOGGING = {
     "version": 1,
@@ -348,11 +351,13 @@ LOGGING = {
             "format": HELLO_ASYNC_LOG_FORMAT,
             "console_level": HELLO_ASYNC_LOG_LEVEL,
             "taps": True,
+            "queue": HELLO_ASYNC_LOG_QUEUE,
         },
         # Django's own warnings and errors, through the same writer.
         "django": {
             "()": "hello_async.logs.handlers.deferred_handler",
             "format": HELLO_ASYNC_LOG_FORMAT,
+            "queue": HELLO_ASYNC_LOG_QUEUE,
         },
     },
     "loggers": {

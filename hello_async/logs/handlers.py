@@ -7,6 +7,12 @@ untouched (:class:`DeferredHandler`), and :class:`LogWriter` drains the queue ev
 lines bound for one stream with one write. Uvicorn's access lines go to stdout, the rest to
 stderr, as Uvicorn's own handlers do. ``flush()`` (called by ``logging.shutdown()`` at exit, and
 by the lifespan's shutdown) writes what is queued before it returns.
+
+The queue holds at most ``HELLO_ASYNC_LOG_QUEUE`` records. When the output blocks (a full pipe,
+a stuck log shipper) the writer waits in its write while the loggers go on: past the bound a
+record is dropped and counted, never waited for, so neither the event loop nor memory pays for
+a console nobody reads. Once the output takes lines again and the queue is drained, the writer
+says how many were dropped; ``/metrics`` reads the total (``dropped_total()``).
 """
 
 from __future__ import annotations
@@ -23,7 +29,9 @@ from hello_async.logs import context, taps
 from hello_async.logs.formatters import ConsoleAccessFormatter, ConsoleFormatter, JsonFormatter
 
 INTERVAL = 0.02  # seconds between two drains: how late a line may reach the console
+QUEUE = 10_000  # records waiting at most (HELLO_ASYNC_LOG_QUEUE)
 ACCESS = "uvicorn.access"
+DROPPED = "%d log records dropped while the output was blocked"
 
 
 class LogWriter:
@@ -34,11 +42,17 @@ class LogWriter:
         *,
         format: str = "console",
         interval: float = INTERVAL,
+        queue: int = QUEUE,
         streams: tuple[TextIO, TextIO] | None = None,
     ) -> None:
         self._streams = streams  # (stdout, stderr); None: sys's, as they are when written
         self._records: deque[logging.LogRecord] = deque()
-        self.put_nowait = self._records.append  # what QueueHandler calls; atomic, no lock
+        self.limit = queue
+        # Drops are rare (the output is blocked): a lock there costs the usual path nothing.
+        # Reentrant: a signal handler that logs may run while its own thread holds it.
+        self._drop_lock = threading.RLock()
+        self._dropped = 0  # records dropped in all
+        self._reported = 0  # of which the console has been told
         self.interval = interval
         self.set_format(format)
         self._drain_lock = threading.Lock()
@@ -78,8 +92,27 @@ class LogWriter:
             thread.join(timeout=5)
         self.drain()
 
+    def put_nowait(self, record: logging.LogRecord) -> None:
+        """Queue ``record``, or drop and count it when the queue is full; never waits.
+
+        No lock on the way in: the check and the append are two steps, so threads logging at
+        the same instant may each put one record past the bound.
+        """
+        records = self._records
+        if len(records) < self.limit:
+            records.append(record)
+        else:
+            with self._drop_lock:
+                self._dropped += 1
+
+    @property
+    def dropped(self) -> int:
+        """Records dropped in all, the queue being full."""
+        return self._dropped
+
     def drain(self) -> None:
-        """Format and write every queued record, in order (from any thread)."""
+        """Format and write every queued record, in order (from any thread); then, if records
+        were dropped since the last drain, a line that says how many."""
         with self._drain_lock:
             records = self._records
             while records:
@@ -96,6 +129,17 @@ class LogWriter:
                     lines.append(self._format(record))
                 if stream is not None and lines:
                     self._write(stream, "\n".join(lines) + "\n")
+            self._report_drops()
+
+    def _report_drops(self) -> None:
+        with self._drop_lock:
+            count = self._dropped - self._reported
+            self._reported = self._dropped
+        if count:
+            record = logging.LogRecord(__name__, logging.WARNING, "", 0, DROPPED, (count,), None)
+            record.request_id = None
+            stderr = (self._streams or (sys.stdout, sys.stderr))[1]
+            self._write(stderr, self._format(record) + "\n")
 
     def _format(self, record: logging.LogRecord) -> str:
         formatter = self._default
@@ -117,7 +161,7 @@ class LogWriter:
 
     def write_now(self, record: logging.LogRecord) -> None:
         """Queue ``record`` and write the queue (no thread running: at exit, or before start)."""
-        self._records.append(record)
+        self.put_nowait(record)
         self.drain()
 
     def pending(self) -> int:
@@ -141,8 +185,8 @@ class DeferredHandler(logging.Handler):
 
     ``QueueHandler``'s work in one step, on the caller's thread: the record gets its request's
     id (hello_async.logs.context), goes to whatever taps that request (hello_async.logs.taps),
-    and, at or above ``console_level``, to the writer's queue. No lock: appending to the queue
-    is atomic; no formatting: the writer does that.
+    and, at or above ``console_level``, to the writer's queue. No lock, no wait: the queue
+    takes the record or, full, counts it dropped; no formatting: the writer does that.
     """
 
     def __init__(
@@ -187,24 +231,31 @@ class DeferredHandler(logging.Handler):
 _writer: LogWriter | None = None
 
 
-def writer(format: str | None = None) -> LogWriter:
+def writer(format: str | None = None, queue: int | None = None) -> LogWriter:
     """The process's writer (one, however many handlers feed it), started."""
     global _writer
     if _writer is None:
-        _writer = LogWriter(format=format or "console")
-    elif format is not None:
-        _writer.set_format(format)
+        _writer = LogWriter(format=format or "console", queue=queue or QUEUE)
+    else:
+        if format is not None:
+            _writer.set_format(format)
+        if queue is not None:
+            _writer.limit = queue
     _writer.start()
     return _writer
 
 
 def deferred_handler(
-    format: str = "console", console_level: str = "NOTSET", taps: bool = False
+    format: str = "console",
+    console_level: str = "NOTSET",
+    taps: bool = False,
+    queue: int | None = None,
 ) -> DeferredHandler:
     """A handler feeding the process's writer (``LOGGING``'s factory); the console gets what is
-    at ``console_level`` or above, the taps (if ``taps``) everything."""
+    at ``console_level`` or above, the taps (if ``taps``) everything; the writer holds at most
+    ``queue`` records."""
     lean_records()
-    return DeferredHandler(writer(format), console_level=console_level, taps=taps)
+    return DeferredHandler(writer(format, queue), console_level=console_level, taps=taps)
 
 
 def lean_records() -> None:
@@ -224,6 +275,11 @@ def route_uvicorn() -> None:
         logger = logging.getLogger(name)
         if logger.handlers and not all(isinstance(h, DeferredHandler) for h in logger.handlers):
             logger.handlers = [DeferredHandler(writer())]
+
+
+def dropped_total() -> int:
+    """Records the process's writer dropped, its queue full (for ``/metrics``)."""
+    return _writer.dropped if _writer is not None else 0
 
 
 def flush() -> None:

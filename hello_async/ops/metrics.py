@@ -10,6 +10,7 @@ Pulled at scrape time from their owners, so those modules need not know about Pr
     hello_async_sse_streams_open              gauge    hello_async.live.broker
     hello_async_sse_refused_total             counter  hello_async.live.broker (503s)
     hello_async_sse_dropped_total             counter  hello_async.live.broker (slow clients)
+    hello_async_log_records_dropped_total     counter  hello_async.logs.handlers (blocked output)
     hello_async_upstream_request_duration_seconds  histogram   hello_async.upstream.stats
     hello_async_upstream_errors_total{kind}   counter  hello_async.upstream.stats (timeout,
                                                        unavailable, bad_status, bad_response)
@@ -36,6 +37,7 @@ from prometheus_client.gc_collector import GCCollector
 from prometheus_client.registry import Collector
 
 from hello_async.live.broker import get_broker
+from hello_async.logs import handlers as log_handlers
 from hello_async.ops import inflight, loopmonitor
 from hello_async.upstream import stats
 from hello_async.work import background
@@ -106,6 +108,11 @@ class _OwnersCollector(Collector):
             "hello_async_sse_dropped",
             "Event streams ended because their client fell HELLO_ASYNC_SSE_QUEUE events behind.",
             value=broker.dropped_total,
+        )
+        yield CounterMetricFamily(
+            "hello_async_log_records_dropped",
+            "Log records dropped: HELLO_ASYNC_LOG_QUEUE were waiting for a blocked output.",
+            value=log_handlers.dropped_total(),
         )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import logging
 import threading
 
@@ -239,3 +240,75 @@ def test_a_consoles_token_never_reaches_the_access_log(
     line = streams[0].getvalue()
     assert "s3cr3t" not in line
     assert "/console/events/?session=***&x=1" in line
+
+
+class BlockedStream(io.StringIO):
+    """An output that takes nothing until released, as a full pipe nobody reads."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.blocked = threading.Event()  # a write is waiting
+        self.released = threading.Event()
+
+    def write(self, text: str) -> int:
+        self.blocked.set()
+        self.released.wait(30)
+        return super().write(text)
+
+
+def test_a_blocked_output_bounds_the_queue_counts_the_drops_and_says_so_after(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    out, err = io.StringIO(), BlockedStream()
+    writer = LogWriter(interval=0.001, queue=5, streams=(out, err))
+    monkeypatch.setattr(handlers, "_writer", writer)  # the process's writer, for /metrics
+    logger = logger_with(DeferredHandler(writer))
+    writer.start()
+    try:
+        logger.info("first")
+        assert err.blocked.wait(5)  # the writer's thread is stuck writing "first"
+        sizes = []
+        for n in range(100):
+            logger.info("record %d", n)  # returns at once: full, the record is dropped
+            sizes.append(writer.pending())
+        assert max(sizes) == 5 and writer.pending() == 5
+        assert writer.dropped == 95 == handlers.dropped_total()
+        from hello_async.ops import metrics
+
+        assert "hello_async_log_records_dropped_total 95.0" in metrics.render().decode()
+        err.released.set()
+    finally:
+        err.released.set()
+        writer.stop()  # joins the thread: it wrote "first", then drained and reported
+    lines = err.getvalue().splitlines()
+    assert [line.split()[-1] for line in lines[:6]] == ["first", "0", "1", "2", "3", "4"]
+    assert lines[6].startswith("WARNING:")
+    assert lines[6].endswith("95 log records dropped while the output was blocked")
+    assert len(lines) == 7
+    logger.info("after")  # nothing more dropped: no second report
+    assert err.getvalue().splitlines()[7:] == [lines[0].replace("first", "after")]
+
+
+def test_the_drop_report_is_json_in_json_format() -> None:
+    out, err = io.StringIO(), io.StringIO()
+    writer = LogWriter(format="json", interval=3600, queue=1, streams=(out, err))
+    handler = DeferredHandler(writer)
+    writer.running = True  # queued, not written: no thread drains until we do
+    logger = logger_with(handler)
+    logger.info("kept")
+    logger.info("dropped")
+    writer.drain()
+    kept, report = (json.loads(line) for line in err.getvalue().splitlines())
+    assert kept["message"] == "kept"
+    assert report["level"] == "WARNING" and report["request_id"] is None
+    assert report["message"] == "1 log records dropped while the output was blocked"
+
+
+def test_the_setting_bounds_the_process_writer(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(handlers, "_writer", None)
+    try:
+        handler = handlers.deferred_handler(queue=3)
+        assert handler.writer.limit == 3
+        assert handlers.writer().limit == 3  # Uvicorn's loggers share it, bound and all
+    finally:
+        handlers.finish()
