@@ -9,12 +9,17 @@ serves ``hello_async.asgi:application`` with Uvicorn, with one task worker proce
 background work first), then the task worker (it finishes its task), then the local httpbin.
 
     hello-async worker [--processes N]      task workers alone (see hello_async.work.worker)
+
+In local mode (``DJANGO_ALLOWED_HOSTS`` unset) ``serve`` binds to loopback addresses only: that
+mode trusts the Host header, so another address would give anyone who sends ``Host: localhost``
+the lab, ``/compare/block/`` and an open ``/metrics``.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import ipaddress
 import os
 import signal
 import subprocess
@@ -38,7 +43,7 @@ BANNER = (
     "console",
     "admin:index",
 )
-LAB_ONLY = frozenset({"lab", "console"})  # listed only while HELLO_ASYNC_LAB is on
+LAB_ONLY = frozenset({"lab", "console", "burn_some_meats"})  # listed only while the lab is on
 NOT_OURS = {"admin:index": "Django admin (manage.py createsuperuser first)"}
 
 
@@ -122,12 +127,50 @@ def main(argv: list[str] | None = None) -> int:
     return 2  # pragma: no cover (argparse rejects unknown commands)
 
 
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is a loopback address (127.0.0.0/8, ::1) or ``localhost``."""
+    host = host.strip().strip("[]").lower()
+    if host == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False  # a name: it may resolve to anything
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback
+
+
+def refuse_exposed_local_mode(host: str) -> str | None:
+    """Why ``host`` may not be bound in this mode, or None: local mode serves loopback only."""
+    from django.conf import settings
+
+    if settings.PRODUCTION or is_loopback(host):
+        return None
+    return (
+        f"refusing to serve on {host} in local mode (DJANGO_ALLOWED_HOSTS unset, or DJANGO_DEBUG "
+        "on), which trusts the Host header: anyone who can reach the address and sends "
+        "'Host: localhost' gets the lab, "
+        "/compare/block/ and an open /metrics. Bind to 127.0.0.1 (the default), or run in "
+        "production mode: DJANGO_ALLOWED_HOSTS=<the names clients use> with DJANGO_SECRET_KEY "
+        "set and DJANGO_DEBUG off (docs/production.md)."
+    )
+
+
 def serve(*, host: str, port: int, reload: bool, workers: int) -> int:
     import uvicorn
+    from django.core.exceptions import ImproperlyConfigured
 
     from hello_async.upstream.local import LocalUpstream, LocalUpstreamError
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hello_async.settings")
+    try:
+        refused = refuse_exposed_local_mode(host)
+    except ImproperlyConfigured as exc:
+        refused = f"configuration error: {exc}"
+    if refused:
+        print(f"hello-async: {refused}", file=sys.stderr)
+        return 2
     local: LocalUpstream | None = None
     task_workers: list[subprocess.Popen[bytes]] = []
     previous_term = signal.signal(signal.SIGTERM, _raise_stop)

@@ -88,3 +88,46 @@ def test_the_banner_lists_the_live_view_and_the_lab_and_console_while_on(
     assert described["/console/"].startswith("The article's console, in the browser")
     settings.HELLO_ASYNC_LAB = False
     assert not {"/lab/", "/console/"} & {path for path, _ in banner_views()}
+
+
+@pytest.mark.parametrize(
+    "host", ["127.0.0.1", "127.1.2.3", "::1", "[::1]", "localhost", "LOCALHOST", "::ffff:127.0.0.1"]
+)
+def test_loopback_addresses_may_be_bound_in_local_mode(host: str, settings: Settings) -> None:
+    settings.PRODUCTION = False
+    assert cli.refuse_exposed_local_mode(host) is None
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.5", "10.0.0.1", "example.com"])
+def test_other_addresses_are_refused_in_local_mode(
+    host: str,
+    settings: Settings,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def started(*args: object, **kwargs: object) -> None:
+        raise AssertionError("started serving")
+
+    monkeypatch.setattr("uvicorn.run", started)
+    monkeypatch.setattr("hello_async.upstream.local.LocalUpstream.start", started)
+    settings.PRODUCTION = False
+    assert cli.main(["--host", host, "--port", "0"]) == 2  # before anything starts
+    err = capsys.readouterr().err
+    assert f"refusing to serve on {host}" in err and "DJANGO_ALLOWED_HOSTS" in err
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::"])
+def test_any_address_may_be_bound_in_production_mode(host: str, settings: Settings) -> None:
+    settings.PRODUCTION = True
+    assert cli.refuse_exposed_local_mode(host) is None
+
+
+def test_serve_on_all_addresses_in_local_mode_exits_2_naming_the_setting(tmp_path: Path) -> None:
+    process = Process(
+        [sys.executable, "-m", "hello_async.cli", "--host", "0.0.0.0", "--port", "0"],
+        env={"DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"},
+    )
+    assert process.wait(timeout=60) == 2
+    output = process.output()
+    assert "refusing to serve on 0.0.0.0" in output and "DJANGO_ALLOWED_HOSTS" in output
+    assert "Uvicorn running" not in output and "local httpbin" not in output
