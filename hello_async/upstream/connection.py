@@ -1,10 +1,12 @@
 """One HTTP/1.1 connection of hello_async.upstream.transport: a request out, its answer parsed.
 
 An ``asyncio.Protocol`` that writes a request and parses the answer with httptools (the parser
-Uvicorn uses), applying the upstream's limits as it parses (hello_async.upstream.limits): the
-head's size and line count, interim answers included; the body's size and pieces; the status,
-the version and the one content coding, once the head is in. A read timeout fires only while
-a caller waits for a byte. Errors are HTTPX's, raised ``from`` the socket's when there is one.
+Uvicorn uses), applying the upstream's limits (hello_async.upstream.limits): every read counted
+before httptools sees it (hello_async.upstream.wire: the heads with their interim answers, a
+chunked body's pieces, its trailers); the body's size and pieces as it is parsed; the status,
+the version and the one content coding, once the head is in. Trailers are counted and dropped,
+as HTTPX's own transport drops them. A read timeout fires only while a caller waits for a byte.
+Errors are HTTPX's, raised ``from`` the socket's when there is one.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import httptools
 import httpx
 
 from hello_async.upstream.limits import ResponseRefused
+from hello_async.upstream.wire import WireCount
 
 if TYPE_CHECKING:
     from hello_async.upstream.transport import Http11Transport
@@ -62,8 +65,7 @@ class Connection(asyncio.Protocol):
         self.keep_alive = False
         self.got_bytes = False
         self._until_eof = False  # a body delimited by the connection's end
-        self._head_bytes = 0  # bytes received before the final head was complete
-        self._header_count = 0
+        self._wire = WireCount(self._limits)  # the raw bytes of the answer, counted
         self._body_bytes = 0
         self._body_chunks = 0
         self._refused: ResponseRefused | None = None  # a limit broken inside a parser callback
@@ -81,8 +83,12 @@ class Connection(asyncio.Protocol):
             return
         self.got_bytes = True
         self._last_read = self._loop.time()
-        if not self.headers_done:
-            self._head_bytes += len(data)
+        try:
+            # Before httptools, which joins an endless header (or trailer) value in memory.
+            self._wire.feed(data)
+        except ResponseRefused as refused:
+            self._fail(refused)
+            return
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -92,10 +98,6 @@ class Connection(asyncio.Protocol):
                 self._fail(httpx.RemoteProtocolError(f"Malformed response: {exc}"))
         if self._refused is not None:
             self._fail(self._refused)
-            return
-        if not self.headers_done and self._head_bytes > self._limits.max_header_bytes:
-            # httptools keeps an unfinished header line (or endless header lines) in memory.
-            self._fail(self._limits.head_too_large())
             return
         if self._buffered > READ_HIGH_WATER and not self._read_paused and not self.closed:
             assert self.transport is not None
@@ -148,11 +150,8 @@ class Connection(asyncio.Protocol):
             self.reason += status
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        if self.complete:
-            return
-        self._header_count += 1
-        if self._header_count > self._limits.max_headers:
-            self._refuse(self._limits.too_many_headers())
+        if self.complete or self.headers_done:
+            return  # bytes after the answer, or a trailer (counted as it was read, dropped)
         self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
@@ -160,9 +159,8 @@ class Connection(asyncio.Protocol):
             return
         status = self._parser.get_status_code()
         if 100 <= status < 200:
-            # An interim response (103 Early Hints...): the final one follows. Its lines count
-            # towards the head's limits, so endless interim answers are refused like any head.
-            self._header_count += 1
+            # An interim response (103 Early Hints...): the final one follows. Its lines and
+            # bytes were counted with the head's as they were read.
             return
         self.status = status
         self.http_version = b"HTTP/" + self._parser.get_http_version().encode("ascii")
@@ -216,7 +214,8 @@ class Connection(asyncio.Protocol):
         self._head_only = head_only
         self.headers_done = self.complete = self.got_bytes = self._until_eof = False
         self.coding = None
-        self._head_bytes = self._header_count = self._body_bytes = self._body_chunks = 0
+        self._wire = WireCount(self._limits, head_only=head_only)
+        self._body_bytes = self._body_chunks = 0
         self._refused = None
         self._error = None
         self._read_timeout = read_timeout

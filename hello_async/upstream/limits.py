@@ -1,13 +1,13 @@
 """What the upstream may send back: a bounded head, a bounded body, one content encoding.
 
-Every client of the upstream applies these, so the limits hold on every path: the async
-transport of our own (hello_async.upstream.transport) while it parses, the httpx-aiohttp
-transport and the sync client once the head is in (hello_async.upstream.aiohttp_transport,
-hello_async.upstream.client).
+Every client of the upstream applies these, so the limits hold on every path: each transport
+counts the raw bytes of every read before its parser holds them (hello_async.upstream.wire),
+and checks the head once it is in and the body as it arrives (hello_async.upstream.transport,
+hello_async.upstream.aiohttp_transport, hello_async.upstream.sync_transport).
 
 * **Head**: at most ``max_header_bytes`` (status line and headers, interim 1xx answers
-  included) and ``max_headers`` header lines, as Envoy (60 KiB, 100 headers) and nginx ("upstream
-  sent too big header") refuse more.
+  included, trailers added) and ``max_headers`` header lines (each interim status line one
+  more), as Envoy (60 KiB, 100 headers) and nginx ("upstream sent too big header") refuse more.
 * **Status and version**: a status outside 100-599 or a version other than HTTP/1.0 and 1.1 is
   not an answer.
 * **Body**: at most ``max_body_bytes`` as it arrives, and again once decoded; in at most
@@ -70,15 +70,14 @@ class ResponseLimits:
 
     # --- the refusals, one message each ------------------------------------------------------
 
-    def head_too_large(self) -> ResponseRefused:
+    def head_too_large(self, what: str = "head") -> ResponseRefused:
         return ResponseRefused(
-            f"response head over {self.max_header_bytes} bytes (UPSTREAM_MAX_HEADER_BYTES)"
+            f"response {what} over {self.max_header_bytes} bytes (UPSTREAM_MAX_HEADER_BYTES)"
         )
 
-    def too_many_headers(self) -> ResponseRefused:
+    def too_many_headers(self, included: str = "interim answers") -> ResponseRefused:
         return ResponseRefused(
-            f"more than {self.max_headers} header lines, interim answers included "
-            "(UPSTREAM_MAX_HEADERS)"
+            f"more than {self.max_headers} header lines, {included} included (UPSTREAM_MAX_HEADERS)"
         )
 
     @property

@@ -5,14 +5,15 @@ them. Here every socket read and write gets only the time left until the call's 
 (the headers too, which no check between body chunks can bound), and the answer is read within
 the limits (hello_async.upstream.limits) before it is handed over: h11 keeps at most 100 KiB of
 an unfinished head, but httpcore reads interim answers one after another without a bound, so the
-network stream reads no more of a head than it may take, and the body is counted as it comes.
+network stream reads no more of a head than it may take and counts every read as it comes
+(hello_async.upstream.wire: the heads, a chunked body's pieces, its trailers); the body is
+counted again as h11 hands it over.
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
-import re
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any, cast
@@ -28,105 +29,7 @@ from hello_async.upstream.limits import (
     decode,
     read_response,
 )
-
-# The end of a head: an empty line (h11 takes a bare LF too).
-_HEAD_END = re.compile(rb"\n\r?\n")
-_INTERIM = re.compile(rb"HTTP/\d\.\d 1\d\d[ \r\n]")
-_CHUNKED = re.compile(rb"\ntransfer-encoding:[^\n]*chunked", re.IGNORECASE)
-_MAX_SIZE_LINE = 1024  # a chunk's size line (h11 allows 1 KiB for it too)
-
-
-class _Chunks:
-    """The pieces of a chunked body, counted on the raw bytes as they are read.
-
-    h11 makes each chunk an event in Python: an endless body of 4-byte chunks cost a sync
-    call 14 ms of CPU with the GIL held before the 1025th piece was refused. Here the size
-    lines are read and the data skipped, so the refusal comes within the read that brings it.
-    What does not parse is left to h11, which refuses it.
-    """
-
-    __slots__ = ("_limits", "_line", "_skip", "count", "done")
-
-    def __init__(self, limits: ResponseLimits) -> None:
-        self._limits = limits
-        self._line = bytearray()  # an unfinished size line
-        self._skip = 0  # the bytes of data (and their CRLF) still to pass over
-        self.count = 0
-        self.done = False  # the last chunk, or what h11 must judge
-
-    def feed(self, data: bytes | bytearray) -> None:
-        at, end = 0, len(data)
-        while at < end and not self.done:
-            if self._skip:
-                step = min(self._skip, end - at)
-                self._skip -= step
-                at += step
-                continue
-            newline = data.find(b"\n", at)
-            if newline < 0:
-                self._line += data[at:]
-                self.done = len(self._line) > _MAX_SIZE_LINE
-                return
-            line = bytes(self._line + data[at:newline])
-            self._line.clear()
-            at = newline + 1
-            try:
-                size = int(line.split(b";", 1)[0].strip(), 16)
-            except ValueError:
-                self.done = True  # not ours to judge
-                return
-            if size == 0:
-                self.done = True  # the last chunk; trailers follow
-                return
-            self.count += 1
-            if self.count > self._limits.max_body_chunks:
-                raise self._limits.too_many_chunks()
-            self._skip = size + 2  # the data, then its CRLF
-
-
-class _HeadLines:
-    """The header lines of the heads read so far, counted as the async transport counts them:
-    each header line, and one for each interim (1xx) answer.
-
-    h11 parses each interim answer into Python objects, and 64 KiB of ``103 Early Hints`` is
-    1,600 of them: 35 ms of CPU a call, with the GIL held (four such calls stalled the event
-    loop past 100 ms). Counted here on the raw bytes, as they are read, they are refused at
-    the 101st line instead.
-    """
-
-    __slots__ = ("_limits", "_pending", "chunks", "done", "lines")
-
-    def __init__(self, limits: ResponseLimits) -> None:
-        self._limits = limits
-        self._pending = bytearray()  # the unfinished head (at most max_header_bytes)
-        self.lines = 0  # in the finished heads
-        self.done = False  # the final head is in: the body's lines are not counted
-        self.chunks: _Chunks | None = None  # the final answer's body is chunked: its pieces
-
-    def feed(self, data: bytes) -> None:
-        if self.done:
-            if self.chunks is not None and not self.chunks.done:
-                self.chunks.feed(data)
-            return
-        searched = max(0, len(self._pending) - 2)
-        self._pending += data
-        while (end := _HEAD_END.search(self._pending, searched)) is not None:
-            head = bytes(self._pending[: end.end()])
-            del self._pending[: end.end()]
-            searched = 0
-            self.lines += max(0, head.count(b"\n") - 2)  # not the status or the empty line
-            if not _INTERIM.match(head):
-                self.done = True
-                if _CHUNKED.search(head):
-                    self.chunks = _Chunks(self._limits)
-                    self.chunks.feed(self._pending)
-                break
-            self.lines += 1
-        if self.done:
-            return
-        unfinished = max(0, self._pending.count(b"\n") - 1)
-        if self.lines + unfinished > self._limits.max_headers:
-            raise self._limits.too_many_headers()
+from hello_async.upstream.wire import WireCount
 
 
 class _SyncCall:
@@ -134,13 +37,13 @@ class _SyncCall:
     and lines its head may take: h11 bounds one unfinished head (100 KiB), but httpcore reads
     interim answers one after another without a bound."""
 
-    __slots__ = ("deadline", "head_left", "head_lines", "limits")
+    __slots__ = ("deadline", "head_left", "limits", "wire")
 
     def __init__(self, deadline: float, limits: ResponseLimits) -> None:
         self.deadline = deadline
         self.limits = limits
         self.head_left: int | None = limits.max_header_bytes  # None once the head is in
-        self.head_lines = _HeadLines(limits)
+        self.wire = WireCount(limits)
 
 
 def _trace(event: str, info: dict[str, Any]) -> None:
@@ -177,7 +80,7 @@ class _DeadlineStream(httpcore.NetworkStream):
         if call is None or call.head_left is None:
             data = self._stream.read(max_bytes, _time_left(timeout, httpcore.ReadTimeout))
             if call is not None:
-                call.head_lines.feed(data)  # a chunked body's pieces
+                call.wire.feed(data)  # a chunked body's pieces, its trailers
             return data
         # The head is not in yet: read no more than it may still take (and a byte to tell).
         if call.head_left < 0:
@@ -185,7 +88,7 @@ class _DeadlineStream(httpcore.NetworkStream):
         max_bytes = min(max_bytes, call.head_left + 1)
         data = self._stream.read(max_bytes, _time_left(timeout, httpcore.ReadTimeout))
         call.head_left -= len(data)
-        call.head_lines.feed(data)
+        call.wire.feed(data)
         return data
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:

@@ -454,7 +454,23 @@ HOSTILE = {
     "header lines that never end": (endless(OK_HEAD, b"X-Meat: ribs\r\n"), "MAX_HEADERS"),
     "interim answers that never end": (
         endless(b"", b"HTTP/1.1 103 Early Hints\r\n\r\n"),
-        "HEADER_BYTES",
+        "MAX_HEADERS",  # each status line counts as a line
+    ),
+    "3000 interim answers, then the final one, in one write": (
+        once(b"HTTP/1.1 100 Continue\r\n\r\n" * 3000 + b"HTTP/1.0 200 OK\r\n\r\nok"),
+        "MAX_HEADERS",
+    ),
+    "one trailer line that never ends": (
+        endless(OK_HEAD + b"Transfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\nX-Trailer: ", b"a"),
+        "head and trailers over 4096 bytes",
+    ),
+    "trailer lines that never end": (
+        endless(OK_HEAD + b"Transfer-Encoding: chunked\r\n\r\n0\r\n", b"X-Trailer: a\r\n"),
+        "trailers included",
+    ),
+    "a chunk extension that never ends": (
+        endless(OK_HEAD + b"Transfer-Encoding: chunked\r\n\r\n2;x=", b"a"),
+        "chunk size line over 1024 bytes",
     ),
     "a body with no length that never ends": (endless(OK_HEAD + b"\r\n", b"ribs"), "BODY_BYTES"),
     "an endless chunked body": (
@@ -516,6 +532,27 @@ async def test_a_hostile_answer_is_refused_at_once_naming_the_limit(case: str) -
             await http.get(url, timeout=httpx.Timeout(5.0))
         assert loop.time() - started < 2.0
         assert transport.pool_info() == {"connections": 0, "idle": 0}  # closed, not pooled
+
+
+@pytest.mark.asyncio
+async def test_trailers_within_the_limits_are_read_and_dropped_as_httpx_drops_them() -> None:
+    trailed = b"Transfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\nX-Sum: 1\r\n\r\n"
+
+    async def trailers(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await read_request(reader)
+            writer.write(OK_HEAD + trailed)
+            await writer.drain()
+
+    transport = Http11Transport(response_limits=SMALL)
+    async with (
+        scripted(trailers) as (url, connections),
+        httpx.AsyncClient(transport=transport) as http,
+    ):
+        for _ in range(2):
+            got = await http.get(url)
+            assert got.text == "ok" and "x-sum" not in got.headers
+    assert len(connections) == 1  # the connection stays reusable
 
 
 @pytest.mark.asyncio
