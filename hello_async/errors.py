@@ -11,7 +11,9 @@
         └── UpstreamTimeout             504  no whole answer within UPSTREAM_TIMEOUT
 
 ``hello_async.web.middleware.ErrorResponseMiddleware`` is the one place that turns them into
-responses: a one-line plain-text body naming the cause, never a traceback.
+responses: a one-line plain-text body naming the cause, never a traceback. In production an
+error whose message names what a stranger may not see (the upstream's address, its status) is
+answered with its ``public_message`` only; the message goes to the log, with the request id.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 class HelloAsyncError(Exception):
     status_code = 500
+    public_message: str | None = None  # the body in production, when not the message itself
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -39,6 +42,7 @@ class NeedsASGI(HelloAsyncError):
 
 class UpstreamError(HelloAsyncError):
     status_code = 502
+    public_message = "upstream unavailable"
 
 
 class UpstreamUnavailable(UpstreamError):
@@ -46,14 +50,17 @@ class UpstreamUnavailable(UpstreamError):
 
 
 class UpstreamBadStatus(UpstreamError):
+    public_message = "bad answer from the upstream"
+
     def __init__(self, message: str, *, upstream_status: int) -> None:
         super().__init__(message)
         self.upstream_status = upstream_status
 
 
 class UpstreamBadResponse(UpstreamError):
-    pass
+    public_message = "bad answer from the upstream"
 
 
 class UpstreamTimeout(UpstreamError):
     status_code = 504
+    public_message = "upstream timed out"

@@ -1,4 +1,10 @@
-"""Turns the project's exceptions (hello_async.errors) into plain-text error responses."""
+"""Turns the project's exceptions (hello_async.errors) into plain-text error responses.
+
+Locally and under DEBUG the body is the error's message: what failed and where. In production
+(``settings.PRODUCTION``) an error with a ``public_message`` (the upstream's: its message names
+the internal URL and the upstream's status) is answered with that only, and the message is in
+the log line, beside the request id that hello_async.logs.context gave the request.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +12,11 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 
 from hello_async.errors import HelloAsyncError
+from hello_async.logs.context import request_id
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +36,7 @@ class ErrorResponseMiddleware:
 
     def __init__(self, get_response: GetResponse) -> None:
         self.get_response = get_response
+        self.detailed = not settings.PRODUCTION  # read once, as Django builds the chain
         if iscoroutinefunction(get_response):
             markcoroutinefunction(self)
 
@@ -39,14 +48,22 @@ class ErrorResponseMiddleware:
             return None
         level = logging.WARNING if exception.status_code >= 500 else logging.INFO
         logger.log(
-            level, "%s %s -> %d: %s", request.method, request.path, exception.status_code, exception
+            level,
+            "%s %s -> %d (request %s): %s",
+            request.method,
+            request.path,
+            exception.status_code,
+            request_id.get() or "-",
+            exception,
         )
-        return error_response(exception)
+        return error_response(exception, detailed=self.detailed)
 
 
-def error_response(exc: HelloAsyncError) -> HttpResponse:
+def error_response(exc: HelloAsyncError, *, detailed: bool = True) -> HttpResponse:
+    """The error's one-line answer; with ``detailed`` off, its public message if it has one."""
+    message = exc.message if detailed or exc.public_message is None else exc.public_message
     response = HttpResponse(
-        f"{exc.message}\n", status=exc.status_code, content_type="text/plain; charset=utf-8"
+        f"{message}\n", status=exc.status_code, content_type="text/plain; charset=utf-8"
     )
     retry_after = getattr(exc, "retry_after", None)
     if retry_after is not None:  # a 503 that says when to come back (too many live streams)
