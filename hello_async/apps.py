@@ -8,8 +8,17 @@ class HelloAsyncConfig(AppConfig):
     verbose_name = "Hello, async Django!"
 
     def ready(self) -> None:
+        from django.conf import settings
+
         from hello_async import fastpath
         from hello_async.ops import lifespan
+        from hello_async.streams import broker
 
         fastpath.check_settings()
         lifespan.connect()
+        # The live feeds' broker, chosen here and used below: Redis when REDIS_URL is set.
+        broker.configure(
+            settings.REDIS_URL,
+            prefix=settings.HELLO_ASYNC_REDIS_PREFIX,
+            buffer=settings.HELLO_ASYNC_BROKER_BUFFER,
+        )

@@ -285,6 +285,24 @@ HELLO_ASYNC_SSE_QUEUE = env_int("HELLO_ASYNC_SSE_QUEUE", 256, minimum=1)
 HELLO_ASYNC_SSE_HEARTBEAT = env_float("HELLO_ASYNC_SSE_HEARTBEAT", 15.0, minimum=0.05)
 # Seconds between two looks at the orders while the board is watched (one look per process).
 HELLO_ASYNC_BOARD_POLL = env_float("HELLO_ASYNC_BOARD_POLL", 0.5, minimum=0.05)
+# Each feed's own cap per process (a crowd on one leaves the others open); each defaults to
+# HELLO_ASYNC_SSE_MAX_SUBSCRIBERS.
+HELLO_ASYNC_SSE_MAX_PER_FEED = {
+    "live": env_int("HELLO_ASYNC_SSE_MAX_LIVE", HELLO_ASYNC_SSE_MAX_SUBSCRIBERS, minimum=1),
+    "console": env_int("HELLO_ASYNC_SSE_MAX_CONSOLES", HELLO_ASYNC_SSE_MAX_SUBSCRIBERS, minimum=1),
+    "board": env_int("HELLO_ASYNC_SSE_MAX_BOARDS", HELLO_ASYNC_SSE_MAX_SUBSCRIBERS, minimum=1),
+}
+# Seconds an endless stream (a console, a board) stays open; then it ends with a ``retry:``
+# hint, so idle clients give their place back and reconnects spread over the processes.
+HELLO_ASYNC_SSE_MAX_AGE = env_float("HELLO_ASYNC_SSE_MAX_AGE", 300.0, minimum=0.05)
+# The broker of the live feeds across processes and hosts (hello_async.streams.broker): Redis
+# pub/sub at this URL; empty: in-process (the embedded default, one process).
+REDIS_URL = os.environ.get("REDIS_URL", "").strip()
+# What the broker's channel names start with: deployments (or tests) sharing one Redis keep
+# apart by it (pub/sub channels are not per database).
+HELLO_ASYNC_REDIS_PREFIX = os.environ.get("HELLO_ASYNC_REDIS_PREFIX", "hello_async:")
+# Messages a process may have waiting for Redis; past it (or while Redis is away) dropped.
+HELLO_ASYNC_BROKER_BUFFER = env_int("HELLO_ASYNC_BROKER_BUFFER", 10_000, minimum=1)
 
 # --- What strangers can reach (docs/production.md) -----------------------------------------------
 

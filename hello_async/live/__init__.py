@@ -1,10 +1,10 @@
-"""Live: server-sent events, for the article's console in the browser and the live views.
+"""Live: the article's lines as server-sent events, for curl and for the console in the browser.
 
-    broker.py       subscribers: at most N, each with a bounded queue (a laggard is dropped)
-    sse.py          a subscriber as a ``text/event-stream`` response, with heartbeats
-    console.py      /console/: each visitor's own requests, their lines as they happen
+    console.py      /console/: each visitor's own requests, their lines as they happen, from
+                    whichever process or host serves them (a broker channel per visitor)
     views.py        /smoke_some_meats/live/ and the console's pages
 
 The lines come from the log records themselves: a record carries its request's id
-(hello_async.logs.context), and a tap registered for that id hands it to the subscriber.
+(hello_async.logs.context), and a tap registered for that id hands it on. The streams, their
+bounds and the broker are below, in hello_async.streams.
 """

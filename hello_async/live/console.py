@@ -17,8 +17,8 @@ import logging
 import time
 from collections import OrderedDict
 
-from hello_async.live.broker import Event, Subscriber
 from hello_async.logs import context, taps
+from hello_async.streams.subscribers import Event, Subscriber
 from hello_async.web.asgi_types import ASGIApp, Message, Receive, Scope, Send
 
 HEADER = b"x-console-session"

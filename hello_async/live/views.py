@@ -17,9 +17,9 @@ from django.views.decorators.http import require_safe
 from hello_async.article import kitchen
 from hello_async.errors import BadRequest, UpstreamError
 from hello_async.live import console
-from hello_async.live.broker import Event, get_broker
-from hello_async.live.sse import require_asgi, sse_head, sse_response
 from hello_async.logs import context, taps
+from hello_async.streams.sse import require_asgi, sse_head, sse_response
+from hello_async.streams.subscribers import Event, get_streams
 from hello_async.web.lean import lean_middleware
 
 TOKEN_BYTES = 16
@@ -34,7 +34,7 @@ async def smoke_some_meats_live(request: HttpRequest) -> HttpResponse | Streamin
     require_asgi(request)
     if request.method == "HEAD":
         return sse_head()
-    subscriber = get_broker().subscribe()  # Busy: 503 with Retry-After
+    subscriber = get_streams().subscribe("live")  # Busy: 503 with Retry-After
     request_id = context.request_id.get() or context.new_request_id()  # none under a test client
     work: asyncio.Task[None] | None = None
 
@@ -119,7 +119,7 @@ async def console_events(request: HttpRequest) -> HttpResponse | StreamingHttpRe
     require_asgi(request)
     if request.method == "HEAD":
         return sse_head()
-    subscriber = get_broker().subscribe(endless=True)
+    subscriber = get_streams().subscribe("console", endless=True)
     sessions: list[console.Session] = []
     return sse_response(
         subscriber,

@@ -31,6 +31,7 @@ from django.views.decorators.http import require_safe
 
 from hello_async import upstream
 from hello_async.ops import metrics
+from hello_async.streams.broker import get_broker
 from hello_async.web import access
 from hello_async.web.lean import lean_middleware
 from hello_async.web.responses import text
@@ -49,7 +50,9 @@ async def healthz(request: HttpRequest) -> HttpResponse:
 async def readyz(request: HttpRequest) -> HttpResponse:
     checks = await asyncio.gather(get_upstream_check().acheck(), get_database_check().acheck())
     ready = all(ok for _, ok in checks)
-    return text("".join(line for line, _ in checks), status=200 if ready else 503)
+    # The broker is degraded at worst, never failed: only live feeds across processes need it.
+    broker = (get_broker().status() or ("", True))[0]
+    return text("".join(line for line, _ in checks) + broker, status=200 if ready else 503)
 
 
 @lean_middleware

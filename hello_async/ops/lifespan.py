@@ -23,9 +23,9 @@ from django.conf import settings
 from django_asgi_lifespan.signals import asgi_shutdown, asgi_startup
 
 from hello_async import upstream
-from hello_async.live.broker import get_broker
 from hello_async.logs import handlers as log_handlers
 from hello_async.ops import gctuning, loopmonitor, shutdown
+from hello_async.streams.subscribers import get_streams
 from hello_async.upstream import local as local_upstream
 from hello_async.work import background
 
@@ -36,10 +36,10 @@ async def astartup() -> None:
     # Uvicorn configured its loggers before it imported the app: theirs write through ours now.
     log_handlers.route_uvicorn()
     loop = asyncio.get_running_loop()
-    get_broker().closing = False  # a process may serve again after a shutdown (tests do)
+    get_streams().closing = False  # a process may serve again after a shutdown (tests do)
     # At the signal, the event streams with no end of their own (consoles, boards) end, so the
     # server need not wait for them; on the loop, since a signal handler must not take locks.
-    shutdown.install(on_signal=lambda: loop.call_soon_threadsafe(get_broker().end_endless))
+    shutdown.install(on_signal=lambda: loop.call_soon_threadsafe(get_streams().end_endless))
     background.get_owner().start()
     await upstream.get_upstream().astart()
     await loopmonitor.astart(settings.HELLO_ASYNC_LOOP_STALL_MS / 1000)

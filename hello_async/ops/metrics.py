@@ -7,9 +7,9 @@ Pulled at scrape time from their owners, so those modules need not know about Pr
     hello_async_background_jobs_failed_total  counter  hello_async.work.background
     hello_async_loop_stalls_total             counter  hello_async.ops.loopmonitor
     hello_async_gc_frozen_objects             gauge    hello_async.ops.gctuning
-    hello_async_sse_streams_open              gauge    hello_async.live.broker
-    hello_async_sse_refused_total             counter  hello_async.live.broker (503s)
-    hello_async_sse_dropped_total             counter  hello_async.live.broker (slow clients)
+    hello_async_sse_streams_open              gauge    hello_async.streams.subscribers
+    hello_async_sse_refused_total             counter  hello_async.streams.subscribers (503s)
+    hello_async_sse_dropped_total             counter  hello_async.streams.subscribers (laggards)
     hello_async_log_records_dropped_total     counter  hello_async.logs.handlers (blocked output)
     hello_async_upstream_request_duration_seconds  histogram   hello_async.upstream.stats
     hello_async_upstream_errors_total{kind}   counter  hello_async.upstream.stats (timeout,
@@ -36,9 +36,9 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.registry import Collector
 
-from hello_async.live.broker import get_broker
 from hello_async.logs import handlers as log_handlers
 from hello_async.ops import inflight, loopmonitor
+from hello_async.streams.subscribers import get_streams
 from hello_async.upstream import stats
 from hello_async.work import background
 
@@ -93,7 +93,7 @@ class _OwnersCollector(Collector):
             "Objects loaded at startup that the garbage collector no longer scans (gc.freeze).",
             value=gc.get_freeze_count(),
         )
-        broker = get_broker()
+        broker = get_streams()
         yield GaugeMetricFamily(
             "hello_async_sse_streams_open",
             "Event streams open (live view, consoles, boards), of HELLO_ASYNC_SSE_MAX_SUBSCRIBERS.",

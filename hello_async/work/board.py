@@ -17,7 +17,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import close_old_connections
 
-from hello_async.live.broker import Event, Subscriber
+from hello_async.streams.subscribers import Event, Subscriber
 from hello_async.work import orders
 
 logger = logging.getLogger(__name__)

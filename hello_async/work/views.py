@@ -21,8 +21,8 @@ from django.views.decorators.http import require_http_methods, require_safe
 
 from hello_async.article import kitchen
 from hello_async.errors import BadRequest
-from hello_async.live.broker import get_broker
-from hello_async.live.sse import require_asgi, sse_head, sse_response
+from hello_async.streams.sse import require_asgi, sse_head, sse_response
+from hello_async.streams.subscribers import get_streams
 from hello_async.web.params import limit_param
 from hello_async.work import board
 from hello_async.work import orders as smoke_orders
@@ -100,7 +100,7 @@ async def board_events(request: HttpRequest) -> HttpResponse | StreamingHttpResp
     require_asgi(request)
     if request.method == "HEAD":
         return sse_head()
-    subscriber = get_broker().subscribe(endless=True)  # Busy: 503 with Retry-After
+    subscriber = get_streams().subscribe("board", endless=True)  # Busy: 503 with Retry-After
     feed = board.get_feed()
     return sse_response(
         subscriber,

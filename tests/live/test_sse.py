@@ -10,8 +10,8 @@ import threading
 import pytest
 from django.test import AsyncClient, Client
 
-from hello_async.live.broker import Broker, Event
-from hello_async.live.sse import OPEN, sse_response
+from hello_async.streams.sse import OPEN, sse_response
+from hello_async.streams.subscribers import Event, Streams
 
 
 class Hooks:
@@ -35,9 +35,9 @@ class Hooks:
 
 @pytest.mark.asyncio
 async def test_a_response_never_sent_starts_nothing_and_gives_its_place_back() -> None:
-    broker = Broker(max_subscribers=1, queue=10)
+    broker = Streams(max_subscribers=1, queue=10)
     hooks = Hooks()
-    response = sse_response(broker.subscribe(), on_start=hooks.start, on_close=hooks.close)
+    response = sse_response(broker.subscribe("live"), on_start=hooks.start, on_close=hooks.close)
     assert len(broker) == 1
     del response  # dropped, as when the client leaves while the middleware runs
     gc.collect()
@@ -47,9 +47,9 @@ async def test_a_response_never_sent_starts_nothing_and_gives_its_place_back() -
 
 @pytest.mark.asyncio
 async def test_it_starts_when_sent_and_ends_once_when_done() -> None:
-    broker = Broker(max_subscribers=1, queue=10)
+    broker = Streams(max_subscribers=1, queue=10)
     hooks = Hooks()
-    subscriber = broker.subscribe()
+    subscriber = broker.subscribe("live")
     response = sse_response(subscriber, on_start=hooks.start, on_close=hooks.close)
     subscriber.publish(Event("line", "1"))
     subscriber.end()
@@ -62,9 +62,9 @@ async def test_it_starts_when_sent_and_ends_once_when_done() -> None:
 
 @pytest.mark.asyncio
 async def test_a_close_from_a_thread_runs_on_the_loop_and_a_failing_hook_frees_the_place() -> None:
-    broker = Broker(max_subscribers=1, queue=10)
+    broker = Streams(max_subscribers=1, queue=10)
     hooks = Hooks(fail_on_close=True)
-    response = sse_response(broker.subscribe(), on_start=hooks.start, on_close=hooks.close)
+    response = sse_response(broker.subscribe("live"), on_start=hooks.start, on_close=hooks.close)
     stream = aiter(response)
     assert await anext(stream) == OPEN
     loop_thread = threading.get_ident()

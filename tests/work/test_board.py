@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from hello_async.live.broker import Broker, Event, Subscriber
+from hello_async.streams.subscribers import Event, Streams, Subscriber
 from hello_async.work import board, orders
 
 WITHIN = 5.0  # seconds an expected event may take (a poll is 0.01 s)
@@ -52,7 +52,7 @@ async def _next(subscriber: Subscriber) -> Event | None:
 @pytest.mark.asyncio
 async def test_a_watcher_gets_the_board_then_only_the_order_that_moved(scripted: Orders) -> None:
     feed = board.BoardFeed(interval=0.01)
-    watcher = Broker(max_subscribers=2, queue=50).subscribe()
+    watcher = Streams(max_subscribers=2, queue=50).subscribe("live")
     feed.watch(watcher)
     try:
         first = await _next(watcher)
@@ -72,8 +72,8 @@ async def test_a_second_watcher_gets_the_board_at_once_from_the_same_poll(
     scripted: Orders,
 ) -> None:
     feed = board.BoardFeed(interval=0.01)
-    broker = Broker(max_subscribers=2, queue=50)
-    one, two = broker.subscribe(), broker.subscribe()
+    broker = Streams(max_subscribers=2, queue=50)
+    one, two = broker.subscribe("live"), broker.subscribe("live")
     feed.watch(one)
     try:
         assert (await _next(one) or Event("", None)).name == "board"
@@ -91,7 +91,7 @@ async def test_a_second_watcher_gets_the_board_at_once_from_the_same_poll(
 @pytest.mark.asyncio
 async def test_nobody_watching_stops_the_poll(scripted: Orders) -> None:
     feed = board.BoardFeed(interval=0.01)
-    watcher = Broker(max_subscribers=1, queue=50).subscribe()
+    watcher = Streams(max_subscribers=1, queue=50).subscribe("live")
     feed.watch(watcher)
     await _next(watcher)
     task = feed._task
@@ -108,7 +108,7 @@ async def test_a_failed_read_is_logged_and_the_poll_goes_on(
 ) -> None:
     scripted.fail = 2
     feed = board.BoardFeed(interval=0.01)
-    watcher = Broker(max_subscribers=1, queue=50).subscribe()
+    watcher = Streams(max_subscribers=1, queue=50).subscribe("live")
     feed.watch(watcher)
     try:
         assert (await _next(watcher) or Event("", None)).name == "board"

@@ -1,7 +1,9 @@
-"""Subscribers to server-sent events: bounded in number, each with a bounded queue.
+"""Subscribers to server-sent events: bounded in number per feed, each with a bounded queue.
 
-At most ``HELLO_ASYNC_SSE_MAX_SUBSCRIBERS`` streams are open in a process; the next is refused
-with :class:`Busy` (503 with ``Retry-After``). A subscriber's queue holds at most
+Each feed (``live``, ``console``, ``board``) has its own cap per process
+(``HELLO_ASYNC_SSE_MAX_LIVE``, ``_CONSOLES``, ``_BOARDS``, each ``HELLO_ASYNC_SSE_MAX_SUBSCRIBERS``
+unless set), so a crowd on one feed leaves the others open; past it the next is refused with
+:class:`Busy` (503 with ``Retry-After``). A subscriber's queue holds at most
 ``HELLO_ASYNC_SSE_QUEUE`` events: a consumer that lags that far behind is dropped, with a last
 ``dropped`` event, rather than buffered without end. Events may be published from any thread
 (a sync view's lines come from its worker thread); they reach the queue on the subscriber's loop.
@@ -54,8 +56,9 @@ class Event:
 
 
 class Subscriber:
-    def __init__(self, broker: Broker, limit: int, *, endless: bool = False) -> None:
-        self._broker = broker
+    def __init__(self, streams: Streams, limit: int, *, feed: str, endless: bool = False) -> None:
+        self._streams = streams
+        self.feed = feed
         self.endless = endless  # a feed with no end of its own (ended at shutdown)
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
@@ -86,7 +89,7 @@ class Subscriber:
         queue = self._queue
         if event is not None and queue.qsize() >= self.limit:
             self.dropped = True
-            self._broker.dropped_total += 1
+            self._streams.dropped_total += 1
             while not queue.empty():  # what it has not read is not sent
                 queue.get_nowait()
             queue.put_nowait(Event("dropped", {"reason": "too slow", "limit": self.limit}))
@@ -102,40 +105,49 @@ class Subscriber:
     def close(self) -> None:
         if not self.closed:
             self.closed = True
-            self._broker.release(self)
+            self._streams.release(self)
 
 
-class Broker:
-    """The process's subscribers: their number bounded."""
+FEEDS = ("live", "console", "board")
 
-    def __init__(self, *, max_subscribers: int | None = None, queue: int | None = None) -> None:
+
+class Streams:
+    """The process's subscribers: their number bounded per feed."""
+
+    def __init__(
+        self, *, max_subscribers: int | dict[str, int] | None = None, queue: int | None = None
+    ) -> None:
         self._max = max_subscribers
         self._queue = queue
-        self._count = 0
+        self._count: dict[str, int] = dict.fromkeys(FEEDS, 0)
         self._endless: set[Subscriber] = set()
         self._lock = threading.Lock()
         self.closing = False  # shutting down: no new endless stream
         self.refused_total = 0  # subscribers turned away at the bound (503)
         self.dropped_total = 0  # slow consumers dropped past their queue
 
-    @property
-    def max_subscribers(self) -> int:
-        return self._max if self._max is not None else settings.HELLO_ASYNC_SSE_MAX_SUBSCRIBERS
+    def max_subscribers(self, feed: str) -> int:
+        if isinstance(self._max, int):
+            return self._max
+        if isinstance(self._max, dict):
+            return self._max[feed]
+        caps: dict[str, int] = settings.HELLO_ASYNC_SSE_MAX_PER_FEED
+        return caps[feed]
 
-    def subscribe(self, *, endless: bool = False) -> Subscriber:
-        """A new subscriber, or :class:`Busy`. ``endless``: a feed that never ends by itself (a
-        console, a board), which :meth:`end_endless` ends when the server shuts down."""
+    def subscribe(self, feed: str, *, endless: bool = False) -> Subscriber:
+        """A new subscriber of ``feed``, or :class:`Busy`. ``endless``: a feed that never ends
+        by itself (a console, a board), which :meth:`end_endless` ends when the server shuts
+        down."""
         limit = self._queue if self._queue is not None else settings.HELLO_ASYNC_SSE_QUEUE
+        cap = self.max_subscribers(feed)
         with self._lock:
             if endless and self.closing:
                 raise Busy("The server is shutting down; try again shortly.")
-            if self._count >= self.max_subscribers:
+            if self._count.get(feed, 0) >= cap:
                 self.refused_total += 1
-                raise Busy(
-                    f"Too many live streams open ({self.max_subscribers}); try again shortly."
-                )
-            self._count += 1
-        subscriber = Subscriber(self, limit, endless=endless)
+                raise Busy(f"Too many live streams open ({cap}); try again shortly.")
+            self._count[feed] = self._count.get(feed, 0) + 1
+        subscriber = Subscriber(self, limit, feed=feed, endless=endless)
         if endless:
             with self._lock:
                 self._endless.add(subscriber)
@@ -143,7 +155,7 @@ class Broker:
 
     def release(self, subscriber: Subscriber) -> None:
         with self._lock:
-            self._count -= 1
+            self._count[subscriber.feed] -= 1
             self._endless.discard(subscriber)
 
     def end_endless(self) -> int:
@@ -161,15 +173,18 @@ class Broker:
             subscriber.end()
         return len(endless)
 
+    def open(self, feed: str) -> int:
+        return self._count.get(feed, 0)
+
     def __len__(self) -> int:
-        return self._count
+        return sum(self._count.values())
 
 
-_broker = Broker()
+_streams = Streams()
 
 
-def get_broker() -> Broker:
-    return _broker
+def get_streams() -> Streams:
+    return _streams
 
 
 async def drain(subscriber: Subscriber) -> AsyncIterator[Event]:

@@ -26,7 +26,7 @@ from django.core.handlers.wsgi import WSGIRequest
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 
 from hello_async.errors import NeedsASGI
-from hello_async.live.broker import Subscriber
+from hello_async.streams.subscribers import Subscriber
 
 OPEN = b": stream open\n\n"
 HEARTBEAT = b": heartbeat\n\n"
