@@ -99,17 +99,18 @@ async def gathered(request: HttpRequest) -> HttpResponse:
 
 async def _aget_with_own_client(where: str) -> int:
     # The article's pattern, kept for comparison only: a client (and a connection pool, and an
-    # SSL context) per call. Errors still go through the shared translation.
+    # SSL context) per call; made as every client of the upstream is (the response limits, no
+    # cookie jar). Errors still go through the shared translation.
     base = upstream.get_upstream()
     try:
         async with (
             asyncio.timeout(base.timeout),
-            httpx.AsyncClient(base_url=base.base_url) as client,
+            base.new_async_client() as client,
         ):
             response = await client.get(where)
     except TimeoutError as exc:
         raise upstream.translate(httpx.TimeoutException("total deadline"), url=where) from exc
-    except httpx.HTTPError as exc:
+    except upstream.CALL_ERRORS as exc:
         raise upstream.translate(exc, url=where) from exc
     return upstream.check_status(response).status_code
 

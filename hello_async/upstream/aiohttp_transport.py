@@ -22,6 +22,7 @@ from aiohttp.streams import StreamReader
 from httpx_aiohttp import AiohttpTransport
 from httpx_aiohttp.transport import AiohttpResponseStream
 
+from hello_async.upstream.clients import default_ssl_context
 from hello_async.upstream.limits import (
     BodyPieces,
     ResponseLimits,
@@ -136,13 +137,16 @@ class BoundedAiohttpTransport(AiohttpTransport):
             )
             return aiohttp.ClientSession(
                 connector=connector,
+                cookie_jar=aiohttp.DummyCookieJar(),  # no state from one call to the next
                 trust_env=False,
                 max_line_size=line,
                 max_field_size=line,
                 max_headers=response_limits.max_headers,
             )
 
-        super().__init__(limits=limits, trust_env=False, client=session)
+        super().__init__(
+            limits=limits, trust_env=False, client=session, verify=default_ssl_context()
+        )
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         check_request_head(request.method.encode("ascii", "replace"), request.headers.raw)

@@ -8,6 +8,8 @@ Lifetimes
       gets a client for that call only, closed when the call ends: nothing outlives its loop.
     * **Sync**: one ``httpx.Client`` for the process (thread-safe), created on first use and
       closed at shutdown: a client per call would build an SSL context each time.
+    * No cookie jar on any of them (hello_async.upstream.clients): no call carries state from
+      the one before.
 
 Clients
     The async client is on our HTTP/1.1 transport (hello_async.upstream.transport), or on
@@ -32,7 +34,6 @@ import logging
 import threading
 from collections.abc import Callable
 
-import aiohttp
 import httpx
 from django.conf import settings
 
@@ -40,8 +41,9 @@ from hello_async import fastpath
 from hello_async.errors import UpstreamTimeout
 from hello_async.upstream import local as local_upstream
 from hello_async.upstream.aiohttp_transport import BoundedAiohttpTransport
-from hello_async.upstream.errors import check_status, translate
-from hello_async.upstream.limits import IDENTITY_HEADERS, ResponseLimits
+from hello_async.upstream.clients import new_async_client, new_sync_client
+from hello_async.upstream.errors import CALL_ERRORS, check_status, translate
+from hello_async.upstream.limits import ResponseLimits
 from hello_async.upstream.stats import timed_call
 from hello_async.upstream.sync_transport import SyncTransport, bounded_call
 from hello_async.upstream.transport import Http11Transport
@@ -126,7 +128,9 @@ class Upstream:
     def response_limits(self) -> ResponseLimits:
         return self._response_limits or ResponseLimits.from_settings()
 
-    def _new_async_client(self) -> httpx.AsyncClient:
+    def new_async_client(self) -> httpx.AsyncClient:
+        """A new async client on the transport in use, with the response limits and no cookie
+        jar (hello_async.upstream.clients); the caller closes it."""
         limits = self._limits()
         transport: httpx.AsyncBaseTransport
         if self._async_transport is not None:
@@ -146,13 +150,12 @@ class Upstream:
             from hello_async.fastpath.httpclient import LeanAsyncClient
 
             client_class = LeanAsyncClient
-        return client_class(
+        return new_async_client(
+            transport,
             base_url=self.base_url,
-            headers=IDENTITY_HEADERS,
             timeout=self._httpx_timeout(),
             limits=limits,
-            transport=transport,
-            trust_env=False,
+            client_class=client_class,
         )
 
     # --- async lifetime -------------------------------------------------------------------
@@ -164,7 +167,7 @@ class Upstream:
             # Resolving the base URL may start the local httpbin: keep that off the loop.
             if self._base_url is None and not settings.UPSTREAM_URL:
                 await asyncio.to_thread(local_upstream.ensure_started)
-            self._clients[loop] = _Serving(self._new_async_client(), self.base_url, self.timeout)
+            self._clients[loop] = _Serving(self.new_async_client(), self.base_url, self.timeout)
             logger.debug("Upstream client opened for %s", self.base_url)
 
     async def aclose(self) -> None:
@@ -189,14 +192,13 @@ class Upstream:
                 else:
                     # No lifespan on this loop (WSGI, runserver, Django's test client): the
                     # loop ends with the request, so the client must end with the call.
-                    async with self._new_async_client() as one_off:
+                    async with self.new_async_client() as one_off:
                         response = await one_off.get(path)
         except TimeoutError as exc:
             raise UpstreamTimeout(
                 f"Upstream timed out: no answer from {base_url}{path} within {timeout:g} s"
             ) from exc
-        except (httpx.HTTPError, aiohttp.ClientError) as exc:
-            # aiohttp errors that httpx-aiohttp does not map (a malformed answer) arrive raw.
+        except CALL_ERRORS as exc:
             raise translate(exc, url=f"{base_url}{path}") from exc
         return check_status(response)
 
@@ -217,13 +219,10 @@ class Upstream:
     def _client_sync(self) -> httpx.Client:
         with self._sync_lock:
             if self._sync_client is None:
-                self._sync_client = httpx.Client(
+                self._sync_client = new_sync_client(
+                    self._sync_transport or SyncTransport(self._limits(), self.response_limits()),
                     base_url=self.base_url,
-                    headers=IDENTITY_HEADERS,
                     timeout=self._httpx_timeout(),
-                    transport=self._sync_transport
-                    or SyncTransport(self._limits(), self.response_limits()),
-                    trust_env=False,
                 )
             return self._sync_client
 

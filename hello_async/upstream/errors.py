@@ -20,6 +20,10 @@ from hello_async.errors import (
 )
 from hello_async.upstream.limits import RequestRefused, ResponseRefused
 
+# What a call raises on any of the transports: HTTPX's errors, and the aiohttp errors that
+# httpx-aiohttp does not map (a malformed answer arrives raw).
+CALL_ERRORS = (httpx.HTTPError, aiohttp.ClientError)
+
 
 def check_status(response: httpx.Response) -> httpx.Response:
     if response.status_code >= 400:

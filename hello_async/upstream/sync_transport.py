@@ -21,6 +21,7 @@ from typing import Any, cast
 import httpcore
 import httpx
 
+from hello_async.upstream.clients import default_ssl_context
 from hello_async.upstream.limits import (
     BodyPieces,
     ResponseLimits,
@@ -137,7 +138,7 @@ class SyncTransport(httpx.HTTPTransport):
         # httpx takes no network backend: swap its pool for one with the same limits on
         # ours. httpx is pinned below 0.29, where ``_pool`` is set only here.
         self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(trust_env=False),
+            ssl_context=default_ssl_context(),
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,

@@ -31,6 +31,7 @@ from typing import Any
 
 import httpx
 
+from hello_async.upstream.clients import default_ssl_context
 from hello_async.upstream.connection import Connection, Origin, StreamedBody
 from hello_async.upstream.limits import ResponseLimits, adecode, check_request_head, read_response
 
@@ -250,7 +251,7 @@ class Http11Transport(httpx.AsyncBaseTransport):
         ssl_context: ssl.SSLContext | None = None
         server_hostname: str | None = None
         if scheme == "https":
-            ssl_context = self._ssl_context or httpx.create_ssl_context()
+            ssl_context = self._ssl_context or default_ssl_context()
             sni = request.extensions.get("sni_hostname")
             server_hostname = sni.decode() if isinstance(sni, bytes) else (sni or host)
         try:
