@@ -98,9 +98,9 @@ async def gathered(request: HttpRequest) -> HttpResponse:
 
 
 async def _aget_with_own_client(where: str) -> int:
-    # The article's pattern, kept for comparison only: a client (and a connection pool, and an
-    # SSL context) per call; made as every client of the upstream is (the response limits, no
-    # cookie jar). Errors still go through the shared translation.
+    # The article's pattern, kept for comparison only: a client (and a connection pool, and
+    # a connection) per call; made as every client of the upstream is (the response limits,
+    # no cookie jar, the process's SSL context). Errors still go through the shared translation.
     base = upstream.get_upstream()
     try:
         async with (

@@ -1,9 +1,10 @@
 """httpx-aiohttp's transport (``UPSTREAM_TRANSPORT=aiohttp``) with the upstream's limits.
 
 aiohttp bounds each header line (``max_line_size``, ``max_field_size``) and their number
-(``max_headers``) while it parses; the session here sets those from :class:`ResponseLimits`.
-The rest is checked once the head is in (hello_async.upstream.limits): status, version, the
-head's total size, one content encoding; the body is read here, counted as it arrives, and
+(``max_headers``) while it parses; the session here sets those from :class:`ResponseLimits`,
+and every read is counted before aiohttp parses it (hello_async.upstream.wire). The rest is
+checked once the head is in (hello_async.upstream.limits): status, version, one content
+encoding; the body is read here, counted as it arrives, and
 decoded in bounded steps, so the response reaches HTTPX read and HTTPX's own decoders never run.
 """
 
@@ -32,6 +33,7 @@ from hello_async.upstream.limits import (
     check_request_head,
     read_response,
 )
+from hello_async.upstream.wire import WireCount
 
 
 class _BoundedHandler(ResponseHandler):
@@ -39,9 +41,10 @@ class _BoundedHandler(ResponseHandler):
 
     aiohttp bounds each header line and each head's header count, but reads interim (1xx)
     answers one after another without end, and parses a read of tiny chunks whole (a Python
-    call per chunk). Here: the head, interim answers included, within ``max_header_bytes`` and
-    ``max_headers`` lines; reads fed in slices, and the chunks' framing within what
-    ``max_body_chunks`` chunks need (:meth:`ResponseLimits.max_framing_bytes`).
+    call per chunk). Here every read is fed in slices, each counted before the parser sees it
+    (hello_async.upstream.wire): the heads, interim answers included, within
+    ``max_header_bytes`` and ``max_headers`` lines; a chunked body within ``max_body_chunks``
+    pieces; trailers counted with the head.
     """
 
     SLICE = 16 * 1024
@@ -52,56 +55,35 @@ class _BoundedHandler(ResponseHandler):
         self._limits = limits
         self._start()
 
-    def _start(self) -> None:
+    def _start(self, *, head_only: bool = False) -> None:
         self.refused: ResponseRefused | None = None
-        self._head_bytes: int | None = 0  # None once the final answer's head is in
-        self._header_lines = 0
+        self._wire = WireCount(self._limits, head_only=head_only)
         self._body: StreamReader | None = None
-        self._body_wire = 0
 
     def set_response_params(self, **params: Any) -> None:  # once per request
-        self._start()
+        self._start(head_only=bool(params.get("skip_payload")))
         super().set_response_params(**params)
 
     def feed_data(self, data: Any, size: int = 0) -> None:  # a parsed head, and its payload
         message, payload = data
-        if 100 <= message.code < 200:
-            self._header_lines += len(message.raw_headers) + 1
-        else:
-            self._head_bytes = None
+        if not 100 <= message.code < 200:
             self._body = payload
         super().feed_data(data, size)
 
     def data_received(self, data: bytes) -> None:
+        wire = self._wire
         start = 0
         while start < len(data):
             # Small slices until the head is in: each interim answer parsed is Python objects.
-            size = self.HEAD_SLICE if self._head_bytes is not None else self.SLICE
+            size = self.SLICE if wire.head_done else self.HEAD_SLICE
             piece = data[start : start + size]
             start += size
-            if self._head_bytes is not None:
-                self._head_bytes += len(piece)
-            else:
-                self._body_wire += len(piece)
-            super().data_received(piece)
-            refused = self._check()
-            if refused is not None:
+            try:
+                wire.feed(piece)
+            except ResponseRefused as refused:
                 self._refuse(refused)
                 return
-
-    def _check(self) -> ResponseRefused | None:
-        limits = self._limits
-        if self._head_bytes is not None:
-            if self._header_lines > limits.max_headers:
-                return limits.too_many_headers()
-            if self._head_bytes > limits.max_header_bytes:
-                return limits.head_too_large()
-        elif (
-            self._body is not None
-            and self._body_wire - self._body.total_bytes > limits.max_framing_bytes
-        ):
-            return limits.too_many_chunks()
-        return None
+            super().data_received(piece)
 
     def _refuse(self, refused: ResponseRefused) -> None:
         self.refused = refused

@@ -80,12 +80,6 @@ class ResponseLimits:
             f"more than {self.max_headers} header lines, {included} included (UPSTREAM_MAX_HEADERS)"
         )
 
-    @property
-    def max_framing_bytes(self) -> int:
-        """What ``max_body_chunks`` chunks take in framing, at the least (``1\\r\\n`` and
-        ``\\r\\n``): for clients that count a chunked body's framing, not its chunks."""
-        return 5 * self.max_body_chunks
-
     def too_many_chunks(self) -> ResponseRefused:
         return ResponseRefused(
             f"response body in more than {self.max_body_chunks} pieces (UPSTREAM_MAX_BODY_CHUNKS)"
