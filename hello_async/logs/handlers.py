@@ -12,7 +12,9 @@ The queue holds at most ``HELLO_ASYNC_LOG_QUEUE`` records. When the output block
 a stuck log shipper) the writer waits in its write while the loggers go on: past the bound a
 record is dropped and counted, never waited for, so neither the event loop nor memory pays for
 a console nobody reads. Once the output takes lines again and the queue is drained, the writer
-says how many were dropped; ``/metrics`` reads the total (``dropped_total()``).
+says how many were dropped; ``/metrics`` reads the total (``dropped_total()``). Nor does the
+shutdown wait for a blocked output: ``stop()`` gives a write in progress ``STUCK`` seconds, then
+leaves the rest, and every later line, to the thread, should its write ever return.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from hello_async.logs.formatters import ConsoleAccessFormatter, ConsoleFormatter
 
 INTERVAL = 0.02  # seconds between two drains: how late a line may reach the console
 QUEUE = 10_000  # records waiting at most (HELLO_ASYNC_LOG_QUEUE)
+STUCK = 0.5  # seconds stop() waits for a write in progress; past it the output is blocked
 ACCESS = "uvicorn.access"
 DROPPED = "%d log records dropped while the output was blocked"
 
@@ -60,6 +63,7 @@ class LogWriter:
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self.running = False
+        self.blocked = False  # stop() found the thread stuck in a write: nobody waits for it
 
     def set_format(self, format: str) -> None:
         if format == "json":
@@ -84,12 +88,16 @@ class LogWriter:
             self.drain()
 
     def stop(self) -> None:
-        """Stop the thread, then write what is left."""
+        """Stop the thread, then write what is left; a blocked output is not waited for (the
+        lifespan's shutdown runs this on the event loop, within the grace)."""
         self.running = False
         self._stop.set()
         thread, self._thread = self._thread, None
         if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=5)
+            thread.join(timeout=STUCK)
+            if thread.is_alive():  # stuck in a write: it writes the rest if the write returns
+                self.blocked = True
+                return
         self.drain()
 
     def put_nowait(self, record: logging.LogRecord) -> None:
@@ -110,10 +118,13 @@ class LogWriter:
         """Records dropped in all, the queue being full."""
         return self._dropped
 
-    def drain(self) -> None:
+    def drain(self, *, wait: bool = True) -> None:
         """Format and write every queued record, in order (from any thread); then, if records
-        were dropped since the last drain, a line that says how many."""
-        with self._drain_lock:
+        were dropped since the last drain, a line that says how many. Without ``wait``, nothing
+        is done while another thread is writing."""
+        if not self._drain_lock.acquire(blocking=wait):
+            return
+        try:
             records = self._records
             while records:
                 stream: TextIO | None = None
@@ -130,6 +141,13 @@ class LogWriter:
                 if stream is not None and lines:
                     self._write(stream, "\n".join(lines) + "\n")
             self._report_drops()
+            self.blocked = False  # the output took what was queued
+        finally:
+            self._drain_lock.release()
+
+    def flush(self) -> None:
+        """Write what is queued now, unless the output is blocked."""
+        self.drain(wait=not self.blocked)
 
     def _report_drops(self) -> None:
         with self._drop_lock:
@@ -160,9 +178,10 @@ class LogWriter:
             pass
 
     def write_now(self, record: logging.LogRecord) -> None:
-        """Queue ``record`` and write the queue (no thread running: at exit, or before start)."""
+        """Queue ``record`` and write the queue (no thread running: at exit, or before start);
+        with the output blocked, queue it only: the stuck thread writes it if it can."""
         self.put_nowait(record)
-        self.drain()
+        self.flush()
 
     def pending(self) -> int:
         return len(self._records)
@@ -221,7 +240,7 @@ class DeferredHandler(logging.Handler):
             self.handleError(record)
 
     def flush(self) -> None:
-        self.writer.drain()
+        self.writer.flush()
 
     def close(self) -> None:
         self.writer.stop()

@@ -276,10 +276,12 @@ def test_a_blocked_output_bounds_the_queue_counts_the_drops_and_says_so_after(
         from hello_async.ops import metrics
 
         assert "hello_async_log_records_dropped_total 95.0" in metrics.render().decode()
-        err.released.set()
     finally:
         err.released.set()
-        writer.stop()  # joins the thread: it wrote "first", then drained and reported
+        thread = writer._thread
+        writer.stop()
+    assert thread is not None
+    thread.join(10)  # it wrote "first", then what was queued, then the report
     lines = err.getvalue().splitlines()
     assert [line.split()[-1] for line in lines[:6]] == ["first", "0", "1", "2", "3", "4"]
     assert lines[6].startswith("WARNING:")
@@ -312,3 +314,29 @@ def test_the_setting_bounds_the_process_writer(monkeypatch: pytest.MonkeyPatch) 
         assert handlers.writer().limit == 3  # Uvicorn's loggers share it, bound and all
     finally:
         handlers.finish()
+
+
+def test_stop_and_later_lines_do_not_wait_for_a_blocked_output() -> None:
+    out, err = io.StringIO(), BlockedStream()
+    writer = LogWriter(interval=0.001, streams=(out, err))
+    logger = logger_with(DeferredHandler(writer))
+    writer.start()
+    thread = writer._thread
+    assert thread is not None
+    try:
+        logger.info("first")
+        assert err.blocked.wait(5)  # the writer's thread is stuck writing "first"
+        logger.info("queued")
+        # What the lifespan's shutdown calls, on the event loop; then Uvicorn's last lines.
+        for step in (writer.stop, lambda: logger.info("the end")):
+            caller = threading.Thread(target=step, daemon=True)
+            caller.start()
+            caller.join(10)
+            assert not caller.is_alive(), f"{step} waited for the blocked output"
+        assert writer.blocked and not writer.running
+    finally:
+        err.released.set()
+    thread.join(10)  # the write returned: the thread wrote the rest, then ended
+    assert not thread.is_alive()
+    assert [line.split()[-1] for line in err.getvalue().splitlines()] == ["first", "queued", "end"]
+    assert not writer.blocked
