@@ -1,118 +1,230 @@
-"""The article's console, per visitor: the lines of their own requests, as they happen.
+"""The article's console, per visitor: the lines of their own requests, as they happen, from
+whichever process or host serves them.
 
-The console page (/console/) opens an event stream with a token of its own and sends the
-article's requests with that token in an ``X-Console-Session`` header. :class:`ConsoleMiddleware`
-(an ASGI wrapper) sees the header on a request whose token has an open stream, and from then on
+``GET /console/`` mints the visitor's token (or keeps the one its cookie already carries), binds it
+to a signed, HttpOnly, SameSite=Strict cookie, and writes it in the page (``data-session``). The
+page opens ``/console/events/?session=T`` and sends the article's requests with an
+``X-Console-Session: T`` header. Both must come with the cookie the token was minted for, or they
+are refused with 403: a token alone (read off a screen or a log) takes nothing over.
+
+:class:`ConsoleMiddleware` (an ASGI wrapper) follows a request with the header: from then on
 every log record of that request, its background work included (the request's id travels in
-context variables into tasks and threads), reaches that stream as a ``line`` event, with the
-time since the request arrived; the answer's status goes out as a ``response`` event when it is
-sent. A request without the header, or with a token that has no open stream, passes untouched.
+context variables into tasks and threads), is published on the broker's channel
+``console:<token>`` as a ``line`` with ``t``, the milliseconds since the request arrived; the
+answer goes out as a ``response`` with its ``t`` when it is sent. The stream subscribes to that
+channel wherever it runs and says ``ready`` once the subscription is live, so a request the page
+sends after that is followed whichever process or host serves it.
 
-A session tracks at most :data:`MAX_REQUESTS` requests (the oldest forgotten first).
+A process follows a request's records for :data:`FOLLOW_SECONDS` after it arrived (its background
+work included), at most :data:`MAX_REQUESTS` requests per token and :data:`MAX_FOLLOWED` in all
+(the oldest forgotten first).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import secrets
 import time
 from collections import OrderedDict
+from typing import Any
+
+from django.core import signing
+from django.http import HttpRequest, HttpResponse
+from django.http.cookie import parse_cookie
 
 from hello_async.logs import context, taps
+from hello_async.streams.broker import Message, Subscription, get_broker
 from hello_async.streams.subscribers import Event, Subscriber
-from hello_async.web.asgi_types import ASGIApp, Message, Receive, Scope, Send
+from hello_async.web.asgi_types import ASGIApp, Receive, Scope, Send
+from hello_async.web.asgi_types import Message as ASGIMessage
 
 HEADER = b"x-console-session"
 CLIENT_HEADER = b"x-console-request"  # the page's own name for the request (at most 32 chars)
-MAX_REQUESTS = 100
+COOKIE = "hello_async_console"
+SALT = "hello_async.live.console"
+TOKEN_BYTES = 16
+MAX_REQUESTS = 100  # followed per token
+MAX_FOLLOWED = 10_000  # followed by this process in all
+FOLLOW_SECONDS = 60.0  # a request's lines (its background work's too) followed this long
 
 
-class Session:
-    def __init__(self, token: str, subscriber: Subscriber) -> None:
+def channel(token: str) -> str:
+    return f"console:{token}"
+
+
+# --- the token and its cookie ---------------------------------------------------------------
+
+
+def mint_token() -> str:
+    return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+def token_of_cookie(value: str | None) -> str | None:
+    """The token a console cookie was signed for; None when it is missing or forged."""
+    if not value:
+        return None
+    try:
+        return signing.get_cookie_signer(salt=SALT).unsign(value)
+    except signing.BadSignature:
+        return None
+
+
+def token_of(request: HttpRequest) -> str | None:
+    return token_of_cookie(request.COOKIES.get(COOKIE))
+
+
+def owns(cookie_token: str | None, token: str) -> bool:
+    return cookie_token is not None and secrets.compare_digest(cookie_token, token)
+
+
+def bind(response: HttpResponse, token: str, *, secure: bool) -> None:
+    """The cookie that makes ``token`` this browser's: signed, HttpOnly, SameSite=Strict."""
+    signed = signing.get_cookie_signer(salt=SALT).sign(token)
+    response.set_cookie(COOKIE, signed, httponly=True, samesite="Strict", secure=secure)
+
+
+# --- the stream -----------------------------------------------------------------------------
+
+
+def open_stream(token: str, subscriber: Subscriber) -> Subscription:
+    """``subscriber`` gets the events of ``token``'s requests, from any process, from now on."""
+
+    def handle(message: Message) -> None:
+        name, data = message.get("event"), message.get("data")
+        if isinstance(name, str):
+            subscriber.publish(Event(name, data))
+
+    # The page sends its requests once this arrives: a request sent before the subscription is
+    # live would be published to nobody.
+    return get_broker().subscribe(
+        channel(token), handle, on_ready=lambda: subscriber.publish(Event("ready", {}))
+    )
+
+
+# --- following requests ---------------------------------------------------------------------
+
+
+class _Followed:
+    """A request this process follows: its records published on its console's channel."""
+
+    def __init__(self, request_id: str, token: str) -> None:
+        self.request_id = request_id
+        self.channel = channel(token)
         self.token = token
-        self.subscriber = subscriber
-        self._requests: OrderedDict[str, float] = OrderedDict()  # request id -> arrival
+        self.arrived = time.time()
 
-    def track(self, request_id: str, method: str, path: str, client: str) -> float:
-        """Route ``request_id``'s records here from now on; returns its arrival time."""
-        arrived = time.time()
-        self._requests[request_id] = arrived
-        taps.add(request_id, self._line)
-        while len(self._requests) > MAX_REQUESTS:
-            old, _ = self._requests.popitem(last=False)
-            taps.remove(old, self._line)
-        data = {"request": request_id, "client": client, "method": method, "path": path}
-        self.subscriber.publish(Event("request", data))
-        return arrived
+    def publish(self, name: str, data: dict[str, Any]) -> None:
+        get_broker().publish(self.channel, {"event": name, "data": data})
 
-    def _line(self, record: logging.LogRecord) -> None:
-        request_id = record.request_id  # type: ignore[attr-defined]
-        arrived = self._requests.get(request_id)
-        if arrived is None:
-            return
-        t = round((record.created - arrived) * 1000, 1)
+    def since(self, moment: float) -> float:
+        return round((moment - self.arrived) * 1000, 1)
+
+    def line(self, record: logging.LogRecord) -> None:  # a tap: any thread
+        t = self.since(record.created)
         for text in record.getMessage().split("\n"):  # an event a line, as the console prints
-            data = {"request": request_id, "t": t, "level": record.levelname, "text": text}
-            self.subscriber.publish(Event("line", data))
-
-    def responded(self, request_id: str, status: int) -> None:
-        arrived = self._requests.get(request_id)
-        if arrived is not None:
-            t = round((time.time() - arrived) * 1000, 1)
-            self.subscriber.publish(
-                Event("response", {"request": request_id, "status": status, "t": t})
-            )
-
-    def close(self) -> None:
-        for request_id in self._requests:
-            taps.remove(request_id, self._line)
-        self._requests.clear()
-        if sessions.get(self.token) is self:
-            del sessions[self.token]
+            data = {"request": self.request_id, "t": t, "level": record.levelname, "text": text}
+            self.publish("line", data)
 
 
-# Open sessions by token (a stream open for each).
-sessions: dict[str, Session] = {}
+_followed: OrderedDict[str, _Followed] = OrderedDict()  # by request id, oldest first
+_by_token: dict[str, OrderedDict[str, None]] = {}  # token -> its followed request ids
 
 
-def open_session(token: str, subscriber: Subscriber) -> Session:
-    previous = sessions.get(token)
-    if previous is not None:  # the page reconnected: the new stream takes over
-        previous.subscriber.end()
-        previous.close()
-    session = sessions[token] = Session(token, subscriber)
-    # The page sends its requests once this arrives: the headers alone come before the session
-    # exists (it opens when the stream is first sent), and a request then would go untracked.
-    subscriber.publish(Event("ready", {}))
-    return session
+def follow(request_id: str, token: str) -> _Followed:
+    """Follow ``request_id``'s records for ``token``'s console (on the serving loop)."""
+    followed = _Followed(request_id, token)
+    _followed[request_id] = followed
+    mine = _by_token.setdefault(token, OrderedDict())
+    mine[request_id] = None
+    taps.add(request_id, followed.line)
+    while len(mine) > MAX_REQUESTS:
+        forget(next(iter(mine)))
+    while len(_followed) > MAX_FOLLOWED:
+        forget(next(iter(_followed)))
+    asyncio.get_running_loop().call_later(FOLLOW_SECONDS, forget, request_id)
+    return followed
+
+
+def forget(request_id: str) -> None:
+    followed = _followed.pop(request_id, None)
+    if followed is None:
+        return
+    taps.remove(request_id, followed.line)
+    mine = _by_token.get(followed.token)
+    if mine is not None:
+        mine.pop(request_id, None)
+        if not mine:
+            del _by_token[followed.token]
+
+
+def following() -> int:
+    return len(_followed)
+
+
+FORBIDDEN = b"The console session belongs to another browser: open /console/ to get your own.\n"
 
 
 class ConsoleMiddleware:
-    """Ties a request carrying a console token to that console's stream."""
+    """Ties a request carrying a console token to that console's channel; 403 for a token
+    presented without the cookie it was minted for."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if not sessions or scope["type"] != "http":
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        session = None
+        token: str | None = None
         client = ""
+        cookies: list[str] = []
         for name, value in scope.get("headers", ()):
             if name == HEADER:
-                session = sessions.get(value.decode("latin-1"))
+                token = value.decode("latin-1")
             elif name == CLIENT_HEADER:
                 client = value.decode("latin-1")[:32]
-        request_id = context.request_id.get()
-        if session is None or request_id is None:
+            elif name == b"cookie":
+                cookies.append(value.decode("latin-1"))
+        if token is None:
             await self.app(scope, receive, send)
             return
+        if not owns(token_of_cookie(parse_cookie("; ".join(cookies)).get(COOKIE)), token):
+            await _forbidden(send)
+            return
+        request_id = context.request_id.get()
+        broker = get_broker()
+        if request_id is None or (
+            # In-process, nobody listens unless a stream of this process does.
+            not broker.crosses_processes and not broker.has_subscribers(channel(token))
+        ):
+            await self.app(scope, receive, send)
+            return
+        followed = follow(request_id, token)
         method, path = str(scope.get("method", "")), str(scope.get("path", ""))
-        session.track(request_id, method, path, client)
+        followed.publish(
+            "request", {"request": request_id, "client": client, "method": method, "path": path}
+        )
 
-        async def tell_response(message: Message) -> None:
+        async def tell_response(message: ASGIMessage) -> None:
             if message["type"] == "http.response.start":
-                session.responded(request_id, int(message["status"]))
+                t = followed.since(time.time())
+                data = {"request": request_id, "status": int(message["status"]), "t": t}
+                followed.publish("response", data)
             await send(message)
 
         await self.app(scope, receive, tell_response)
+
+
+async def _forbidden(send: Send) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 403,
+            "headers": [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", str(len(FORBIDDEN)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": FORBIDDEN})

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-import secrets
 
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
@@ -18,11 +17,11 @@ from hello_async.article import kitchen
 from hello_async.errors import BadRequest, UpstreamError
 from hello_async.live import console
 from hello_async.logs import context, taps
+from hello_async.streams.broker import Subscription
 from hello_async.streams.sse import require_asgi, sse_head, sse_response
 from hello_async.streams.subscribers import Event, get_streams
 from hello_async.web.lean import lean_middleware
-
-TOKEN_BYTES = 16
+from hello_async.web.responses import plain_text
 
 logger = logging.getLogger(__name__)
 
@@ -101,14 +100,18 @@ async def console_page(request: HttpRequest) -> HttpResponse:
         "closed": _("The connection to the server was lost; reload the page."),
         "busy": _("Too many consoles are open; try again shortly."),
     }
+    # The visitor's token: the one its cookie already carries (another tab), or a new one.
+    token = console.token_of(request) or console.mint_token()
     context_ = {
-        "token": secrets.token_urlsafe(TOKEN_BYTES),
+        "token": token,
         "buttons": [(label, [path for _, path in requests]) for label, requests in BUTTONS],
         "events_url": reverse("console-events"),
         "strings": strings,
         "page": "console",
     }
-    return render(request, "live/console.html", context_)
+    response = render(request, "live/console.html", context_)
+    console.bind(response, token, secure=request.is_secure())
+    return response
 
 
 @require_safe
@@ -116,13 +119,15 @@ async def console_events(request: HttpRequest) -> HttpResponse | StreamingHttpRe
     token = request.GET.get("session", "")
     if not 16 <= len(token) <= 64 or not token.replace("-", "").replace("_", "").isalnum():
         raise BadRequest("session must be the console page's token")
+    if not console.owns(console.token_of(request), token):
+        return plain_text(console.FORBIDDEN.decode(), status=403)
     require_asgi(request)
     if request.method == "HEAD":
         return sse_head()
     subscriber = get_streams().subscribe("console", endless=True)
-    sessions: list[console.Session] = []
+    subscriptions: list[Subscription] = []
     return sse_response(
         subscriber,
-        on_start=lambda: sessions.append(console.open_session(token, subscriber)),
-        on_close=lambda: sessions[0].close(),
+        on_start=lambda: subscriptions.append(console.open_stream(token, subscriber)),
+        on_close=lambda: subscriptions[0].close(),
     )

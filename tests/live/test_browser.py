@@ -71,6 +71,27 @@ def test_the_console_shows_async_answering_before_its_count(
     screenshot(page, "console.png", tmp_path)
 
 
+def test_the_console_draws_the_smoking_lines_before_the_answer(site: str, page: Page) -> None:
+    page.goto(f"{site}/console/")
+    page.wait_for_selector("body[data-ready=true]")
+    page.click('button[data-paths="/smoke_some_meats/"]')
+    request = page.locator('.request[data-path="/smoke_some_meats/"]').first
+    request.locator("li.event-answered").wait_for(timeout=15_000)
+    request.locator("li.event-line", has_text="Sausage smoked.").wait_for(timeout=15_000)
+    # Placed by the server's times, pinned at the answer: the smoke's lines were all logged
+    # before the answer went out, and are drawn before it, whenever they reached the page.
+    page.wait_for_function(
+        """() => {
+          const view = document.querySelector('.request[data-path="/smoke_some_meats/"]');
+          const items = [...view.querySelectorAll("li")];
+          return items.length > 0 && items[items.length - 1].dataset.kind === "answered";
+        }""",
+        timeout=5_000,
+    )
+    kinds = request.locator("li").evaluate_all("items => items.map(i => i.dataset.kind)")
+    assert kinds[0] == "sent" and kinds[-1] == "answered" and kinds.count("line") == 22
+
+
 def test_burn_holds_up_the_request_sent_beside_it(site: str, page: Page) -> None:
     page.goto(f"{site}/console/")
     page.wait_for_selector("body[data-ready=true]")

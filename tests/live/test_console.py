@@ -1,4 +1,6 @@
-"""The console's stream: a visitor's own requests, their lines as they happen, no one else's."""
+"""The console's stream: a visitor's own requests, their lines as they happen, no one else's; a
+token without the cookie it was minted for is refused. One process, the in-process broker (the
+default); tests/live/test_fleet.py runs two processes on Redis."""
 
 from __future__ import annotations
 
@@ -6,17 +8,20 @@ import json
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
 
 from tests.live.test_live_view import events
+from tests.live.visitor import Visitor
 from tests.support.servers import Process, uvicorn_server
 
 pytestmark = pytest.mark.server
 
 SCALE = 0.05  # the count's ticks 50 ms apart
+
+Got = list[tuple[str, dict[str, object]]]
 
 
 @pytest.fixture(scope="module")
@@ -33,17 +38,16 @@ def server(httpbin_url: str) -> Iterator[tuple[Process, str]]:
 class Listener:
     """A console's event stream, read in a thread; its events in a queue."""
 
-    def __init__(self, url: str, token: str) -> None:
+    def __init__(self, visitor: Visitor) -> None:
         self.events: queue.Queue[tuple[str, dict[str, object]]] = queue.Queue()
         self._open = threading.Event()
-        self._client = httpx.Client(timeout=30)
-        self._thread = threading.Thread(target=self._read, args=(url, token), daemon=True)
+        self._thread = threading.Thread(target=self._read, args=(visitor,), daemon=True)
         self._thread.start()
         assert self._open.wait(10)
 
-    def _read(self, url: str, token: str) -> None:
+    def _read(self, visitor: Visitor) -> None:
         try:
-            with self._client.stream("GET", f"{url}/console/events/?session={token}") as stream:
+            with visitor.stream() as stream:
                 for name, data, _ in events(stream):
                     if name == "ready":  # the session is open: requests are followed from now
                         self._open.set()
@@ -52,27 +56,33 @@ class Listener:
         except httpx.HTTPError:
             pass
 
-    def until(self, predicate: object, timeout: float = 10) -> list[tuple[str, dict[str, object]]]:
-        got: list[tuple[str, dict[str, object]]] = []
+    def until(self, predicate: Callable[[Got], bool], timeout: float = 10) -> Got:
+        got: Got = []
         deadline = time.monotonic() + timeout
-        while not predicate(got):  # type: ignore[operator]
+        while not predicate(got):
             got.append(self.events.get(timeout=max(0.01, deadline - time.monotonic())))
         return got
 
-    def close(self) -> None:
-        self._client.close()
+
+@pytest.fixture
+def visitors(server: tuple[Process, str]) -> Iterator[Callable[[], Visitor]]:
+    made: list[Visitor] = []
+
+    def visit() -> Visitor:
+        made.append(Visitor(server[1]))
+        return made[-1]
+
+    yield visit
+    for visitor in made:
+        visitor.close()
 
 
-def test_async_answers_first_then_its_count_arrives(server: tuple[Process, str]) -> None:
-    _, url = server
-    mine, theirs = Listener(url, "m" * 22), Listener(url, "t" * 22)
-    try:
-        headers = {"X-Console-Session": "m" * 22, "X-Console-Request": "c1"}
-        assert httpx.get(url + "/async/", headers=headers, timeout=10).status_code == 200
-        httpx.get(url + "/async/", timeout=10)  # no console: nobody's lines
-        got = mine.until(lambda got: any("Response" in str(d.get("text")) for _, d in got))
-    finally:
-        mine.close()
+def test_async_answers_first_then_its_count_arrives(visitors: Callable[[], Visitor]) -> None:
+    me, them = visitors(), visitors()
+    mine, theirs = Listener(me), Listener(them)
+    assert me.get("/async/", client="c1").status_code == 200
+    me.client.get("/async/")  # no console header: nobody's lines
+    got = mine.until(lambda got: any("Response" in str(d.get("text")) for _, d in got))
     names = [name for name, _ in got]
     assert names[0] == "request" and got[0][1]["client"] == "c1" and got[0][1]["path"] == "/async/"
     assert names[1] == "response" and got[1][1]["status"] == 200
@@ -83,24 +93,33 @@ def test_async_answers_first_then_its_count_arrives(server: tuple[Process, str])
     times = [float(data["t"]) for name, data in got if name == "line"]  # type: ignore[arg-type]
     assert float(got[1][1]["t"]) < times[0]  # type: ignore[arg-type]
     assert times == sorted(times) and times[4] - times[0] >= 4 * SCALE * 1000 * 0.8
-    try:
-        with pytest.raises(queue.Empty):  # the other console saw none of it
-            theirs.events.get(timeout=0.2)
-    finally:
-        theirs.close()
+    with pytest.raises(queue.Empty):  # the other console saw none of it
+        theirs.events.get(timeout=0.2)
 
 
-def test_a_sync_views_lines_all_come_before_its_answer(server: tuple[Process, str]) -> None:
-    _, url = server
-    console = Listener(url, "s" * 22)
-    try:
-        headers = {"X-Console-Session": "s" * 22, "X-Console-Request": "c2"}
-        assert httpx.get(url + "/sync/", headers=headers, timeout=10).status_code == 200
-        got = console.until(lambda got: any(name == "response" for name, _ in got))
-    finally:
-        console.close()
+def test_a_sync_views_lines_all_come_before_its_answer(visitors: Callable[[], Visitor]) -> None:
+    me = visitors()
+    console = Listener(me)
+    assert me.get("/sync/", client="c2").status_code == 200
+    got = console.until(lambda got: any(name == "response" for name, _ in got))
     lines = [data["text"] for name, data in got if name == "line"]
     assert lines == ["1", "2", "3", "4", "5", "<Response [200 OK]>"]  # before the response
+
+
+def test_the_smoking_lines_are_stamped_before_the_answer(visitors: Callable[[], Visitor]) -> None:
+    me = visitors()
+    console = Listener(me)
+    assert me.get("/smoke_some_meats/").status_code == 200
+    got = console.until(
+        lambda got: (
+            any(name == "response" for name, _ in got)
+            and any("Sausage smoked." in str(d.get("text")) for _, d in got)
+        )
+    )
+    answer = next(float(d["t"]) for name, d in got if name == "response")  # type: ignore[arg-type]
+    smoking = [float(d["t"]) for name, d in got if name == "line"]  # type: ignore[arg-type]
+    # The server's own times, the answer's too: every line of the smoke before the answer.
+    assert len(smoking) == 22 and max(smoking) <= answer
 
 
 def test_a_bad_token_is_a_400(server: tuple[Process, str]) -> None:
@@ -108,22 +127,51 @@ def test_a_bad_token_is_a_400(server: tuple[Process, str]) -> None:
     assert httpx.get(url + "/console/events/?session=short", timeout=10).status_code == 400
 
 
-def test_a_console_and_a_live_stream_both_get_the_lines_of_one_request(
-    server: tuple[Process, str],
+def test_the_page_binds_its_token_to_a_signed_strict_http_only_cookie(
+    visitors: Callable[[], Visitor],
+) -> None:
+    me = visitors()
+    cookie = me.set_cookie
+    assert cookie.startswith(f"hello_async_console={me.token}:")  # the token, signed
+    attributes = {part.strip().lower() for part in cookie.split(";")[1:]}
+    assert {"httponly", "samesite=strict", "path=/"} <= attributes
+    again = me.client.get("/console/")  # another tab: the same visitor, the same token
+    assert f'data-session="{me.token}"' in again.text
+    assert visitors().token != me.token  # another browser: its own
+
+
+def test_a_token_without_its_cookie_is_refused(
+    server: tuple[Process, str], visitors: Callable[[], Visitor]
 ) -> None:
     _, url = server
-    console = Listener(url, "l" * 22)
-    try:
-        headers = {"X-Console-Session": "l" * 22, "X-Console-Request": "c3"}
-        with httpx.stream(
-            "GET", url + "/smoke_some_meats/live/", headers=headers, timeout=30
-        ) as stream:
-            streamed = [data for name, data, _ in events(stream) if name == "line"]
-        got = console.until(
-            lambda got: any("Sausage smoked." in str(d.get("text")) for _, d in got)
-        )
-    finally:
-        console.close()
+    me, thief = visitors(), visitors()
+    stolen = f"/console/events/?session={me.token}"
+    headers = {"X-Console-Session": me.token}
+    # The stream: no cookie, or another visitor's cookie.
+    assert httpx.get(url + stolen, timeout=10).status_code == 403
+    with thief.client.stream("GET", stolen) as response:
+        assert response.status_code == 403
+    # A request naming the token: no cookie, a forged one, another visitor's.
+    assert httpx.get(url + "/", headers=headers, timeout=10).status_code == 403
+    forged = {"hello_async_console": f"{me.token}:forged"}
+    assert httpx.get(url + "/", headers=headers, cookies=forged, timeout=10).status_code == 403
+    refused = thief.client.get("/", headers=headers)
+    assert refused.status_code == 403 and "another browser" in refused.text
+    # With the cookie, both are the owner's.
+    assert me.get("/").status_code == 200
+    with me.stream() as response:
+        assert response.status_code == 200
+
+
+def test_a_console_and_a_live_stream_both_get_the_lines_of_one_request(
+    visitors: Callable[[], Visitor],
+) -> None:
+    me = visitors()
+    console = Listener(me)
+    headers = {"X-Console-Session": me.token, "X-Console-Request": "c3"}
+    with me.client.stream("GET", "/smoke_some_meats/live/", headers=headers) as stream:
+        streamed = [data for name, data, _ in events(stream) if name == "line"]
+    got = console.until(lambda got: any("Sausage smoked." in str(d.get("text")) for _, d in got))
     followed = [data["text"] for name, data in got if name == "line"]
     assert streamed[:2] == ["Getting smokeables...", "Getting flavor..."]
     assert followed == streamed  # the same lines, to both

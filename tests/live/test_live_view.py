@@ -16,6 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
+from tests.live.visitor import Visitor
 from tests.support.servers import Process, uvicorn_server
 
 pytestmark = pytest.mark.server
@@ -196,53 +197,80 @@ def test_a_client_that_leaves_stops_the_work(live: tuple[Process, str], held: Ga
     assert "Getting smokeables..." in mine and "Returning smokeable" not in mine
 
 
-def test_more_streams_than_the_bound_get_503_with_retry_after(live: tuple[Process, str]) -> None:
+def test_a_full_feed_gets_503_with_retry_after_and_the_other_feeds_stay_open(
+    live: tuple[Process, str],
+) -> None:
     _, url = live
     wait_streams_closed(url)
     refused = metric(url, "hello_async_sse_refused_total")
-    with (
-        httpx.stream("GET", url + "/console/events/?session=" + "a" * 22, timeout=30) as one,
-        httpx.stream("GET", url + "/console/events/?session=" + "b" * 22, timeout=30) as two,
-        httpx.stream("GET", url + "/console/events/?session=" + "c" * 22, timeout=30) as three,
-    ):
-        assert {one.status_code, two.status_code, three.status_code} == {200}
-        turned_away = httpx.get(url + "/smoke_some_meats/live/", timeout=10)
-        assert turned_away.status_code == 503
-        assert turned_away.headers["retry-after"] == "5"
-        assert "Too many live streams" in turned_away.text
-        assert metric(url, "hello_async_sse_streams_open") == 3
-    assert metric(url, "hello_async_sse_refused_total") == refused + 1
-    # Closed streams give their places back.
-    deadline = time.monotonic() + 5
-    while httpx.get(url + "/smoke_some_meats/live/", timeout=30).status_code == 503:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    visitors = [Visitor(url) for _ in range(4)]
+    try:
+        with (
+            visitors[0].stream() as one,
+            visitors[1].stream() as two,
+            visitors[2].stream() as three,
+        ):
+            assert {one.status_code, two.status_code, three.status_code} == {200}
+            turned_away = visitors[3].client.get(f"/console/events/?session={visitors[3].token}")
+            assert turned_away.status_code == 503
+            assert turned_away.headers["retry-after"] == "5"
+            assert "Too many live streams" in turned_away.text
+            # The consoles are full; the live view and the board each have places of their own.
+            with httpx.stream("GET", url + "/smoke_some_meats/live/", timeout=30) as response:
+                assert response.status_code == 200
+                assert [name for name, _, _ in events(response)][-1] == "result"
+            with httpx.stream("GET", url + "/smoke_orders/board/events/", timeout=30) as board:
+                assert board.status_code == 200
+                assert metric(url, "hello_async_sse_streams_open") == 4
+        assert metric(url, "hello_async_sse_refused_total") == refused + 1
+        # Closed streams give their places back.
+        deadline = time.monotonic() + 5
+        while visitors[3].client.get(f"/console/events/?session=x{'y' * 21}").status_code == 503:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        for visitor in visitors:
+            visitor.close()
 
 
 def test_an_idle_stream_gets_heartbeats(live: tuple[Process, str]) -> None:
     _, url = live
-    with httpx.stream("GET", url + "/console/events/?session=" + "h" * 22, timeout=30) as stream:
-        lines = stream.iter_lines()
-        assert next(lines) == ": stream open"
-        assert [next(lines) for _ in range(4)] == ["", "event: ready", "data: {}", ""]
-        seen = [next(lines) for _ in range(4)]  # then nothing happens: heartbeats
+    visitor = Visitor(url)
+    try:
+        with visitor.stream() as stream:
+            lines = stream.iter_lines()
+            assert next(lines) == ": stream open"
+            assert [next(lines) for _ in range(4)] == ["", "event: ready", "data: {}", ""]
+            seen = [next(lines) for _ in range(4)]  # then nothing happens: heartbeats
+    finally:
+        visitor.close()
     assert seen.count(": heartbeat") == 2
 
 
 def test_head_answers_the_headers_and_takes_no_place(live: tuple[Process, str]) -> None:
     _, url = live
     wait_streams_closed(url)
-    with (
-        httpx.stream("GET", url + "/console/events/?session=" + "d" * 22, timeout=30) as one,
-        httpx.stream("GET", url + "/console/events/?session=" + "e" * 22, timeout=30) as two,
-        httpx.stream("GET", url + "/console/events/?session=" + "f" * 22, timeout=30) as three,
-    ):
-        assert {one.status_code, two.status_code, three.status_code} == {200}
-        # Every place taken: a GET is refused, a HEAD still answers (it starts no stream).
-        assert httpx.get(url + "/smoke_some_meats/live/", timeout=10).status_code == 503
-        for path in ("/smoke_some_meats/live/", "/smoke_orders/board/events/"):
-            head = httpx.head(url + path, timeout=10)
-            assert head.status_code == 200, path
-            assert head.headers["content-type"].startswith("text/event-stream")
-            assert head.headers["x-accel-buffering"] == "no"
-            assert head.content == b""
+    visitors = [Visitor(url) for _ in range(4)]
+    last = visitors[3]
+    try:
+        with (
+            visitors[0].stream() as one,
+            visitors[1].stream() as two,
+            visitors[2].stream() as three,
+        ):
+            assert {one.status_code, two.status_code, three.status_code} == {200}
+            # Every console place taken: a GET is refused, a HEAD still answers (no stream).
+            path = f"/console/events/?session={last.token}"
+            assert last.client.get(path).status_code == 503
+            for head in (
+                last.client.head(path),
+                httpx.head(url + "/smoke_some_meats/live/", timeout=10),
+                httpx.head(url + "/smoke_orders/board/events/", timeout=10),
+            ):
+                assert head.status_code == 200, head.url
+                assert head.headers["content-type"].startswith("text/event-stream")
+                assert head.headers["x-accel-buffering"] == "no"
+                assert head.content == b""
+    finally:
+        for visitor in visitors:
+            visitor.close()

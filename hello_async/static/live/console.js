@@ -1,5 +1,9 @@
 /* The article's console: each request this page sends, and the lines it makes on the server,
-   on one time axis (milliseconds since the button was pressed, as this page saw them). */
+   on one time axis (milliseconds since the button was pressed). The server stamps each line and
+   the answer with its own time since the request arrived (t); the page places them by it, so
+   they are drawn in the order the server made them, wherever they travelled from: the server's
+   time is pinned to this page's at the answer (the moment its fetch resolved), lines at the same
+   distance before or after it as on the server. */
 "use strict";
 
 (() => {
@@ -7,7 +11,9 @@
   const root = document.getElementById("console");
   const runs = document.getElementById("runs");
   const message = document.getElementById("console-message");
-  const token = root.dataset.token;
+  const token = root.dataset.session;
+  // Tabs of one browser share its token: each names its requests with a prefix of its own.
+  const page = Math.random().toString(36).slice(2, 8);
   const number = new Intl.NumberFormat(document.documentElement.lang, { maximumFractionDigits: 0 });
   const byClientId = new Map();
   const byServerId = new Map();
@@ -41,25 +47,65 @@
       this.events = [];
     }
 
-    add(kind, t, text) {
+    add(kind, t, text, server) {
       const item = element("li", `event event-${kind}`);
       item.dataset.kind = kind;
-      item.dataset.t = t.toFixed(1);
-      item.append(element("span", "t", `+${number.format(t)} ${strings.ms}`));
+      item.append(element("span", "t", ""));
       item.append(element("span", "label", kind === "line" ? strings.line : strings[kind] || kind));
       item.append(element("span", "text", text));
-      const after = this.events.findIndex((other) => other.t > t);
-      const entry = { t, item, mark: element("span", `mark mark-${kind}`) };
+      const entry = { t, item, server, mark: element("span", `mark mark-${kind}`) };
       entry.mark.title = text;
+      this.track.append(entry.mark);
+      this.insert(entry, t);
+      return entry;
+    }
+
+    insert(entry, t) {
+      entry.t = t;
+      entry.item.dataset.t = t.toFixed(1);
+      entry.item.querySelector(".t").textContent = `+${number.format(t)} ${strings.ms}`;
+      const at = this.events.indexOf(entry);
+      if (at !== -1) this.events.splice(at, 1);
+      const after = this.events.findIndex((other) => other.t > t);
       if (after === -1) {
         this.events.push(entry);
-        this.list.append(item);
+        this.list.append(entry.item);
       } else {
-        this.list.insertBefore(item, this.events[after].item);
+        this.list.insertBefore(entry.item, this.events[after].item);
         this.events.splice(after, 0, entry);
       }
-      this.track.append(entry.mark);
       this.run.rescale(t);
+    }
+
+    /* Where the server's time 0 (the request's arrival) is on this page's axis: once both the
+       answer and the server's time for it are known, the answer's moment less that time;
+       until then, the moment the request was sent. */
+    origin() {
+      return this.base ?? this.sentAt;
+    }
+
+    line(t, text) {
+      this.add("line", this.origin() + t, text, t);
+    }
+
+    answered(t, text) {
+      this.answer = t;
+      this.add("answered", t, text);
+      this.settle();
+    }
+
+    responded(t) {
+      this.serverAnswer = t;
+      this.settle();
+    }
+
+    settle() {
+      if (this.base !== undefined || this.answer === undefined) return;
+      if (this.serverAnswer === undefined) return;
+      this.base = Math.max(this.sentAt, this.answer - this.serverAnswer);
+      for (const entry of [...this.events]) {
+        if (entry.server !== undefined) this.insert(entry, this.base + entry.server);
+      }
     }
 
     place(scale) {
@@ -96,10 +142,11 @@
   }
 
   function send(run, path) {
-    const clientId = `c${++sent}`;
+    const clientId = `${page}-${++sent}`;
     const view = run.view(path);
     byClientId.set(clientId, view);
-    view.add("sent", run.now(), `GET ${path}`);
+    view.sentAt = run.now();
+    view.add("sent", view.sentAt, `GET ${path}`);
     const headers = { "X-Console-Session": token, "X-Console-Request": clientId };
     fetch(path, { headers, cache: "no-store" })
       .then(async (response) => {
@@ -107,9 +154,9 @@
         const body = await response.text();
         view.status.textContent = String(response.status);
         view.node.dataset.status = String(response.status);
-        view.add("answered", t, `${response.status}: ${body.trim()}`);
+        view.answered(t, `${response.status}: ${body.trim()}`);
       })
-      .catch((error) => view.add("answered", run.now(), String(error)));
+      .catch((error) => view.answered(run.now(), String(error)));
   }
 
   const events = new EventSource(`${root.dataset.events}?session=${encodeURIComponent(token)}`);
@@ -123,7 +170,12 @@
   events.addEventListener("line", (event) => {
     const data = JSON.parse(event.data);
     const view = byServerId.get(data.request);
-    if (view) view.add("line", view.run.now(), data.text);
+    if (view) view.line(Number(data.t), data.text);
+  });
+  events.addEventListener("response", (event) => {
+    const data = JSON.parse(event.data);
+    const view = byServerId.get(data.request);
+    if (view) view.responded(Number(data.t));
   });
   events.addEventListener("dropped", () => {
     events.close();
