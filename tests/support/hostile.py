@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
+import re
 import threading
 import zlib
 from collections.abc import Awaitable, Callable
@@ -20,7 +22,9 @@ from types import TracebackType
 Writer = Callable[[asyncio.StreamWriter], Awaitable[None]]
 
 OK = b"HTTP/1.1 200 OK\r\n"
+CHUNKED = OK + b"Transfer-Encoding: chunked\r\n\r\n"
 PIECE = 64 * 1024
+COOKIES = 50
 
 
 def _gzip_zeros(size: int) -> bytes:
@@ -36,21 +40,23 @@ def _gzip(data: bytes) -> bytes:
     return packer.compress(data) + packer.flush()
 
 
-def _deflate_zeros(size: int) -> bytes:
-    packer = zlib.compressobj(1)
+def _deflate_zeros(size: int, level: int = 1) -> bytes:
+    packer = zlib.compressobj(level)
     zeros = bytes(1 << 20)
     return b"".join([*(packer.compress(zeros) for _ in range(size >> 20)), packer.flush()])
 
 
 class Bombs:
-    """Built once (about 1.5 s): 1 GiB of zeros gzipped twice (12 KiB), once (4.5 MiB) and
-    deflated (4.5 MiB)."""
+    """Built once (about 2 s): 1 GiB of zeros gzipped twice (12 KiB), once (4.5 MiB) and
+    deflated (4.5 MiB); 200 MiB deflated at level 9 (200 KiB: under the body limit, so only
+    the decoder's bound refuses it)."""
 
     def __init__(self) -> None:
         gzipped = _gzip_zeros(1 << 30)
         self.gzip_gzip = _gzip(gzipped)
         self.gzip = gzipped
         self.deflate = _deflate_zeros(1 << 30)
+        self.small_deflate = _deflate_zeros(200 << 20, level=9)
 
 
 def _answer(body: bytes, *headers: bytes) -> bytes:
@@ -69,12 +75,26 @@ async def _endless(writer: asyncio.StreamWriter, prefix: bytes, piece: bytes) ->
 def cases(bombs: Bombs) -> dict[str, Writer]:
     """Each case: what the upstream writes after reading a request. The issue's six first."""
 
-    def once(raw: bytes) -> Writer:
+    def once(raw: bytes, *, close: bool = False) -> Writer:
         async def write(writer: asyncio.StreamWriter) -> None:
             writer.write(raw)
             await writer.drain()
+            if close:  # the body ends with the connection
+                writer.close()
 
         return write
+
+    served = itertools.count()
+
+    async def new_cookies(writer: asyncio.StreamWriter) -> None:
+        # 50 new 1 KiB cookies per answer: a client that keeps them sends them all back.
+        n = next(served)
+        value = b"c" * 1000
+        cookies = b"".join(
+            b"Set-Cookie: s%d_%d=%b; Path=/\r\n" % (n, i, value) for i in range(COOKIES)
+        )
+        writer.write(OK + cookies + b"Content-Length: 2\r\n\r\nok")
+        await writer.drain()
 
     def endless(prefix: bytes, piece: bytes) -> Writer:
         async def write(writer: asyncio.StreamWriter) -> None:
@@ -103,6 +123,14 @@ def cases(bombs: Bombs) -> dict[str, Writer]:
         "control_char_in_header": once(
             b"HTTP/1.1 200 OK\r\nX-Smoke: a\x01b\r\nContent-Length: 2\r\n\r\nok"
         ),
+        # Issue 17.
+        "endless_trailer_line": endless(CHUNKED + b"2\r\nok\r\n0\r\nX-Trailer: ", b"a"),
+        "endless_trailer_lines": endless(CHUNKED + b"2\r\nok\r\n0\r\n", b"X-Trailer: a\r\n"),
+        "bare_interim_answers": once(
+            b"HTTP/1.1 100 Continue\r\n\r\n" * 3000 + b"HTTP/1.0 200 OK\r\n\r\nok", close=True
+        ),
+        "small_deflate_bomb": once(_answer(bombs.small_deflate, b"Content-Encoding: deflate")),
+        "new_cookies": new_cookies,  # not refused: a 200 (tests/system/test_hostile_upstream.py)
     }
 
 
@@ -122,7 +150,44 @@ NAMES = (
     "status_999",
     "http_9",
     "control_char_in_header",
+    "endless_trailer_line",
+    "endless_trailer_lines",
+    "bare_interim_answers",
+    "small_deflate_bomb",
+    "new_cookies",
 )
+
+# What refuses each answer, as the error says it (a pattern): the limit and its setting on every
+# path; a broken protocol rule in the words of the parser that saw it.
+REFUSED_BY = {
+    "gzip_gzip_bomb": r"more than one content encoding",
+    "endless_header_line": re.escape("(UPSTREAM_MAX_HEADER_BYTES)"),
+    "endless_headers": re.escape("(UPSTREAM_MAX_HEADERS)"),
+    "endless_body_no_length": re.escape(
+        "response body over 262144 bytes (UPSTREAM_MAX_BODY_BYTES)"
+    ),
+    "endless_chunked_body": re.escape("(UPSTREAM_MAX_BODY_CHUNKS)"),
+    "status_000": r"outside 100-599|status_code should be in range",
+    "gzip_bomb": re.escape("body (as declared) over 262144 bytes (UPSTREAM_MAX_BODY_BYTES)"),
+    "deflate_bomb": re.escape("body (as declared) over 262144 bytes (UPSTREAM_MAX_BODY_BYTES)"),
+    "endless_interim_answers": re.escape("interim answers included (UPSTREAM_MAX_HEADERS)"),
+    "huge_declared_length": re.escape(
+        "body (as declared) over 262144 bytes (UPSTREAM_MAX_BODY_BYTES)"
+    ),
+    "unknown_encoding": r"unsupported content encoding",
+    "status_999": r"outside 100-599",
+    "http_9": r"unsupported HTTP version|Invalid HTTP version|HttpProcessingError: 400",
+    "control_char_in_header": r"control character in header|Invalid header value char",
+    "endless_trailer_line": re.escape(
+        "head and trailers over 65536 bytes (UPSTREAM_MAX_HEADER_BYTES)"
+    ),
+    "endless_trailer_lines": re.escape("trailers included (UPSTREAM_MAX_HEADERS)"),
+    "bare_interim_answers": re.escape("interim answers included (UPSTREAM_MAX_HEADERS)"),
+    "small_deflate_bomb": re.escape(
+        "response body (decoded) over 262144 bytes (UPSTREAM_MAX_BODY_BYTES)"
+    ),
+}
+REFUSED = tuple(REFUSED_BY)  # the cases that must end in a 502
 
 
 class HostileUpstream:
@@ -132,6 +197,7 @@ class HostileUpstream:
         self.mode = "status_000"
         self.url = ""
         self.requests = 0
+        self.cookie_headers = 0  # requests that arrived with a Cookie header
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._server: asyncio.Server | None = None
@@ -148,8 +214,10 @@ class HostileUpstream:
         self._handlers.add(task)
         try:
             while True:
-                await reader.readuntil(b"\r\n\r\n")
+                head = await reader.readuntil(b"\r\n\r\n")
                 self.requests += 1
+                if b"\ncookie:" in head.lower():
+                    self.cookie_headers += 1
                 await self._cases[self.mode](writer)
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
             pass
