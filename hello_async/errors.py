@@ -4,6 +4,8 @@
     ├── BadRequest                      400  input that fails validation
     ├── NotFound                        404  no such thing (e.g. an unknown smoke order id)
     ├── NeedsASGI                       501  an event stream asked of a WSGI server
+    ├── Busy                            503  at capacity now: nothing started, see Retry-After
+    │   └── BackgroundFull              503  HELLO_ASYNC_BACKGROUND_MAX jobs already pending
     └── UpstreamError                   502  the upstream could not give a usable answer
         ├── UpstreamUnavailable         502  refused, reset, closed early
         ├── UpstreamBadStatus           502  it answered, with a 4xx or 5xx status
@@ -38,6 +40,13 @@ class NotFound(HelloAsyncError):
 
 class NeedsASGI(HelloAsyncError):
     status_code = 501
+
+
+class Busy(HelloAsyncError):
+    """At capacity: refused before anything started; ``Retry-After`` says when to come back."""
+
+    status_code = 503
+    retry_after = 5  # seconds
 
 
 class UpstreamError(HelloAsyncError):

@@ -55,8 +55,10 @@ async def ashutdown() -> None:
     await background.get_owner().adrain(shutdown.remaining(settings.HELLO_ASYNC_SHUTDOWN_GRACE))
     client = upstream.get_upstream()
     await client.aclose()
-    await asyncio.to_thread(client.close)
-    await asyncio.to_thread(local_upstream.stop_started)
+    # Threads of their own, not asyncio.to_thread: the default pool may be full (DNS, someone
+    # else's to_thread), and the shutdown must not queue behind it.
+    await background.ain_own_thread(client.close)
+    await background.ain_own_thread(local_upstream.stop_started)
     shutdown.uninstall()
     log_handlers.finish()  # what is queued, and what comes after, reaches the console
 

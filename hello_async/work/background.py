@@ -6,12 +6,22 @@ cancelled without a word when the loop ends. Here:
 
 * :func:`submit` takes a coroutine *function* and keeps a strong reference to its task until it
   ends; a failure is logged with its traceback; pending, done, failed and cancelled are counted.
+* The work is bounded: while ``HELLO_ASYNC_BACKGROUND_MAX`` jobs are pending, :func:`submit`
+  refuses with :class:`BackgroundFull` (503 with ``Retry-After``) before anything starts, so an
+  anonymous flood of the views that start jobs queues nothing past the bound.
+* Blocking work of a job runs on the owner's own thread pool (:func:`executor`, at most
+  ``HELLO_ASYNC_BACKGROUND_THREADS`` threads), never on the loop's default pool: DNS lookups,
+  ``asyncio.to_thread`` and the shutdown itself need that one, and a flood of jobs queued there
+  kept SIGTERM waiting for minutes.
 * On the serving loop (the one an ASGI lifespan started, see hello_async.ops.lifespan) the work runs
   as a task of that loop. Anywhere else - WSGI, ``runserver``, Django's test client - the
   request's loop ends with the response, which would cancel the work, so it runs instead on a
   long-lived loop in a thread of its own, and the log says so.
 * At shutdown :func:`adrain` waits for pending work up to a grace period
-  (``HELLO_ASYNC_SHUTDOWN_GRACE``), then cancels what is left and logs each piece it cut.
+  (``HELLO_ASYNC_SHUTDOWN_GRACE``), then cancels what is left, drops what is queued for the
+  threads, and logs in one line how many jobs of each kind it cut. A thread cannot be stopped
+  from outside: a job's blocking code stops at its next wait once its job is cancelled
+  (hello_async.article.kitchen shows how), or the process's exit waits for it.
 
 This is for light work whose loss on a crash is tolerable. Work that must not be lost belongs
 in a task queue with workers.
@@ -24,9 +34,14 @@ import concurrent.futures
 import logging
 import threading
 import time
-from collections.abc import Callable, Coroutine
+from collections import Counter
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
+
+from django.conf import settings
+
+from hello_async.errors import Busy
 
 logger = logging.getLogger(__name__)
 
@@ -44,16 +59,25 @@ class Counts:
         return asdict(self)
 
 
+class BackgroundFull(Busy):
+    """``max_pending`` jobs are pending: this one was not started."""
+
+
 class BackgroundWork:
-    def __init__(self) -> None:
+    def __init__(self, *, max_pending: int = 1000, threads: int = 32) -> None:
+        self.max_pending = max_pending
+        self.threads = threads
         self._lock = threading.Lock()
         self._serving_loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._thread_futures: dict[concurrent.futures.Future[None], str] = {}
         self._thread_loop: _LoopThread | None = None
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._admitted = 0  # admitted and not yet forgotten: what the bound counts
         self._done = 0
         self._failed = 0
         self._cancelled = 0
+        self._refused = 0
         self._idle = threading.Condition(self._lock)
 
     # --- lifetime ---------------------------------------------------------------------------
@@ -75,16 +99,13 @@ class BackgroundWork:
                 "Waiting up to %g s for %d background task(s)...", round(grace, 2), len(tasks)
             )
             _, still_pending = await asyncio.wait(tasks, timeout=grace)
+            log_cut((task.get_name() for task in still_pending), grace)
             for task in still_pending:
-                logger.warning(
-                    "Background task %r cut at shutdown (grace %g s)",
-                    task.get_name(),
-                    round(grace, 2),
-                )
                 task.cancel()
             if still_pending:
                 await asyncio.wait(still_pending)
-        await asyncio.to_thread(self.drain_thread, max(0.0, deadline - time.monotonic()))
+        # In a thread of its own: the loop's default pool may be full of someone else's work.
+        await ain_own_thread(self.drain_thread, max(0.0, deadline - time.monotonic()))
         self._serving_loop = None
         counts = self.counts()
         logger.info(
@@ -96,27 +117,65 @@ class BackgroundWork:
         return counts
 
     def drain_thread(self, grace: float) -> None:
-        """Wait for the fallback thread's work, cancel what outlives ``grace``, stop the thread."""
+        """Wait for the fallback thread's work, cancel what outlives ``grace``, stop the thread
+        and the executor (what is queued there is dropped; what runs ends with its job)."""
         with self._lock:
             futures = dict(self._thread_futures)
             loop_thread, self._thread_loop = self._thread_loop, None
         if futures:
             _, still_pending = concurrent.futures.wait(futures, timeout=grace)
+            log_cut((futures[future] for future in still_pending), grace)
             for future in still_pending:
-                logger.warning(
-                    "Background task %r cut at shutdown (grace %g s)",
-                    futures[future],
-                    round(grace, 2),
-                )
                 future.cancel()
             concurrent.futures.wait(still_pending, timeout=5)
         if loop_thread is not None:
             loop_thread.stop()
+        with self._lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
+
+    def executor(self) -> concurrent.futures.ThreadPoolExecutor:
+        """The owner's threads for the blocking part of a job (at most ``threads``), made on
+        first use; what is queued beyond them waits there, never in the loop's default pool."""
+        with self._lock:
+            if self._executor is None:
+                self._executor = concurrent.futures.ThreadPoolExecutor(
+                    max_workers=self.threads, thread_name_prefix="hello-async-work"
+                )
+            return self._executor
 
     # --- submitting -------------------------------------------------------------------------
 
     def submit(self, work: Work, *, name: str) -> None:
-        """Run ``work()`` in the background; returns at once."""
+        """Run ``work()`` in the background; returns at once. Raises :class:`BackgroundFull`,
+        having started nothing, while ``max_pending`` jobs are pending."""
+        self._admit(name)
+        try:
+            self._start(work, name)
+        except BaseException:
+            self._release()
+            raise
+
+    def _admit(self, name: str) -> None:
+        with self._lock:
+            if self._admitted >= self.max_pending:
+                self._refused += 1
+                refused = True
+            else:
+                self._admitted += 1
+                refused = False
+        if refused:
+            raise BackgroundFull(
+                f"Too much background work pending ({self.max_pending}); try again shortly."
+            )
+
+    def _release(self) -> None:
+        with self._lock:
+            self._admitted -= 1
+            self._idle.notify_all()
+
+    def _start(self, work: Work, name: str) -> None:
         try:
             loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
@@ -156,12 +215,14 @@ class BackgroundWork:
         with self._lock:
             self._tasks.discard(task)
             self._cancelled += task.cancelled()
+            self._admitted -= 1
             self._idle.notify_all()
 
     def _forget_future(self, future: concurrent.futures.Future[None]) -> None:
         with self._lock:
             self._thread_futures.pop(future, None)
             self._cancelled += future.cancelled()
+            self._admitted -= 1
             self._idle.notify_all()
 
     # --- observing --------------------------------------------------------------------------
@@ -169,23 +230,54 @@ class BackgroundWork:
     def counts(self) -> Counts:
         with self._lock:
             return Counts(
-                pending=len(self._tasks) + len(self._thread_futures),
+                pending=self._admitted,
                 done=self._done,
                 failed=self._failed,
                 cancelled=self._cancelled,
             )
 
+    def refused(self) -> int:
+        """Jobs refused with :class:`BackgroundFull` since the process started."""
+        with self._lock:
+            return self._refused
+
     def wait_idle(self, timeout: float) -> bool:
         """Block until no work is pending (for tests and the CLI); False on timeout."""
         with self._idle:
-            return self._idle.wait_for(
-                lambda: not self._tasks and not self._thread_futures, timeout=timeout
-            )
+            return self._idle.wait_for(lambda: self._admitted == 0, timeout=timeout)
 
     async def await_idle(self) -> None:
         """Wait until the serving loop's tasks are all finished."""
         while self._tasks:
             await asyncio.wait(set(self._tasks))
+
+
+def log_cut(names: Iterable[str], grace: float) -> None:
+    """One line for the jobs cut at shutdown: how many, of which kinds (their names)."""
+    kinds = Counter(names)
+    if kinds:
+        logger.warning(
+            "Background work cut at shutdown (grace %g s): %d job(s): %s",
+            round(grace, 2),
+            kinds.total(),
+            ", ".join(f"{count} {name}" for name, count in kinds.most_common()),
+        )
+
+
+async def ain_own_thread[R](func: Callable[..., R], *args: object) -> R:
+    """``func(*args)`` in a new daemon thread: unlike ``asyncio.to_thread`` it never queues
+    behind the loop's default pool, for the calls a shutdown cannot wait to start."""
+    outcome: concurrent.futures.Future[R] = concurrent.futures.Future()
+
+    def run() -> None:
+        if outcome.set_running_or_notify_cancel():
+            try:
+                outcome.set_result(func(*args))
+            except BaseException as exc:
+                outcome.set_exception(exc)
+
+    threading.Thread(target=run, name="hello-async-shutdown", daemon=True).start()
+    return await asyncio.wrap_future(outcome)
 
 
 class _LoopThread:
@@ -209,23 +301,38 @@ class _LoopThread:
         self._thread.join(timeout=5)
 
 
-_owner = BackgroundWork()
+_owner: BackgroundWork | None = None
+_owner_lock = threading.Lock()
 
 
 def get_owner() -> BackgroundWork:
-    return _owner
+    """The process's owner, made on first use with the bounds the settings give."""
+    global _owner
+    with _owner_lock:
+        if _owner is None:
+            _owner = BackgroundWork(
+                max_pending=settings.HELLO_ASYNC_BACKGROUND_MAX,
+                threads=settings.HELLO_ASYNC_BACKGROUND_THREADS,
+            )
+        return _owner
 
 
 def submit(work: Work, *, name: str) -> None:
-    _owner.submit(work, name=name)
+    get_owner().submit(work, name=name)
+
+
+def executor() -> concurrent.futures.ThreadPoolExecutor:
+    return get_owner().executor()
 
 
 def counts() -> Counts:
-    return _owner.counts()
+    return get_owner().counts()
 
 
 def set_owner(owner: BackgroundWork) -> BackgroundWork:
     """Install ``owner`` as the process's owner; returns the previous one (for tests)."""
     global _owner
-    previous, _owner = _owner, owner
+    previous = get_owner()
+    with _owner_lock:
+        _owner = owner
     return previous
