@@ -117,6 +117,29 @@ async def test_real_upstream_through_either_transport(
         await real.aclose()
 
 
+@pytest.mark.asyncio
+@pytest.mark.parametrize("lean", [True, False], ids=["fast path's client", "HTTPX's client"])
+async def test_no_client_keeps_the_cookies_an_answer_sets(settings: Any, lean: bool) -> None:
+    settings.HELLO_ASYNC_FASTPATH = lean
+    sent: list[str | None] = []
+
+    def sets_cookies(request: httpx.Request) -> httpx.Response:
+        sent.append(request.headers.get("cookie"))
+        return httpx.Response(200, headers={"Set-Cookie": f"c{len(sent)}=1; Path=/"}, text="hi")
+
+    client = make(sets_cookies)
+    await client.astart()  # the serving loop's long-lived client
+    try:
+        for _ in range(3):
+            await client.aget("/")
+        for _ in range(3):
+            await asyncio.to_thread(client.get, "/")
+    finally:
+        await client.aclose()
+        client.close()
+    assert sent == [None] * 6
+
+
 def test_translate_reads_the_aiohttp_cause_behind_connect_timeout() -> None:
     # httpx-aiohttp maps every aiohttp ClientConnectionError to httpx.ConnectTimeout.
     reset = httpx.ConnectTimeout("Server disconnected")
