@@ -22,12 +22,14 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from django.core import signing
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from hello_async import upstream
 from hello_async.asgi import application
 from hello_async.lab.presets import PRESETS
+from hello_async.live import console
 from hello_async.ops import lifespan
 from hello_async.work import background
 from tests.conftest import FakeUpstream
@@ -58,6 +60,8 @@ HEADERS = [
 ]
 
 CSRF_SECRET = b"abcdefghijklmnopqrstuvwxyzABCDEF"  # 32 characters, as Django's cookie holds
+# The console stream's token comes with the signed cookie it was minted for (live.console).
+CONSOLE_COOKIE = signing.get_cookie_signer(salt=console.SALT).sign("t" * 22).encode()
 token = st.text(alphabet="!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ", min_size=1)
 # Header values as HTTP servers pass them on: visible ASCII, spaces, obs-text (0x80-0xFF).
 header_value = st.binary(max_size=200).map(
@@ -147,7 +151,7 @@ WELL_FORMED = {
         "method": "GET",
         "path": "/console/events/",
         "query": b"session=" + b"t" * 22,
-        "headers": [],
+        "headers": [(b"cookie", b"hello_async_console=" + CONSOLE_COOKIE)],
         "body": b"",
         "chunks": 1,
     },

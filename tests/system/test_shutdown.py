@@ -32,6 +32,7 @@ from django.core.handlers.asgi import ASGIHandler
 from hello_async import upstream
 from hello_async.ops import lifespan
 from hello_async.work import background
+from tests.live.visitor import Visitor
 from tests.support.faultproxy import FaultProxy, Latency, Pass
 from tests.support.servers import Process, http_scope, uvicorn_server
 
@@ -312,10 +313,10 @@ async def test_client_disconnect_in_process_leaves_no_task_and_no_connection(
         upstream.set_upstream(previous)
 
 
-def _open_stream(base: str, path: str) -> socket.socket:
+def _open_stream(base: str, path: str, headers: str = "") -> socket.socket:
     host, port = base.removeprefix("http://").split(":")
     sock = socket.create_connection((host, int(port)), timeout=10)
-    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\n{headers}\r\n".encode())
     seen = b""
     while b": stream open" not in seen:
         chunk = sock.recv(4096)
@@ -341,7 +342,10 @@ def test_sigterm_ends_open_consoles_and_boards_so_the_seed_command_exits(
         {"UPSTREAM_URL": httpbin_url, "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"}
     )
     try:
-        console = _open_stream(base, "/console/events/?session=" + "s" * 22)
+        visitor = Visitor(base)  # a console's stream comes with the cookie of its token
+        cookie = f"Cookie: hello_async_console={visitor.client.cookies['hello_async_console']}\r\n"
+        visitor.close()
+        console = _open_stream(base, f"/console/events/?session={visitor.token}", cookie)
         board = _open_stream(base, "/smoke_orders/board/events/")
         started = time.monotonic()
         process.popen.send_signal(signal.SIGTERM)
