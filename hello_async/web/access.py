@@ -5,6 +5,8 @@
   While ``HELLO_ASYNC_LAB`` is off (the default in production) their include matches nothing,
   so they answer exactly as a URL that does not exist: 404, for every method, with no CSRF 403
   before it and no redirect to the slashed path.
+* :func:`lab_route`: the same for one view, the article's ``/burn_some_meats/``, which blocks
+  the event loop for 5 s on purpose (its anti-pattern): anyone could stall a worker with it.
 * :func:`metrics_guard`: in production (``settings.PRODUCTION``) ``/metrics`` answers only to
   ``Authorization: Bearer <HELLO_ASYNC_METRICS_TOKEN>``; a missing or wrong token gets 401 with
   ``WWW-Authenticate: Bearer``, and while no token is set it is a 404. Locally and under DEBUG it
@@ -25,7 +27,7 @@ from typing import Any
 
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
-from django.urls import URLResolver
+from django.urls import URLPattern, URLResolver
 from django.urls.exceptions import Resolver404
 from django.urls.resolvers import ResolverMatch, RoutePattern
 
@@ -46,6 +48,20 @@ class LabResolver(URLResolver):
 def lab_path(route: str, urlconf: str | ModuleType) -> URLResolver:
     """``path(route, include(urlconf))``, routed only while ``HELLO_ASYNC_LAB`` is on."""
     return LabResolver(RoutePattern(route, is_endpoint=False), urlconf)
+
+
+class LabPattern(URLPattern):
+    """A route that matches no path while ``HELLO_ASYNC_LAB`` is off (``reverse`` still works)."""
+
+    def resolve(self, path: str) -> ResolverMatch | None:
+        if not settings.HELLO_ASYNC_LAB:
+            return None  # what a route whose pattern differs returns
+        return super().resolve(path)
+
+
+def lab_route(route: str, view: AsyncView, *, name: str) -> URLPattern:
+    """``path(route, view, name=name)``, routed only while ``HELLO_ASYNC_LAB`` is on."""
+    return LabPattern(RoutePattern(route, name=name, is_endpoint=True), view, name=name)
 
 
 def metrics_guard(view: AsyncView) -> AsyncView:
