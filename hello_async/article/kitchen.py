@@ -10,7 +10,9 @@ import asyncio
 import functools
 import logging
 import random
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from asgiref.sync import sync_to_async
@@ -53,23 +55,39 @@ async def ahttp_call() -> None:
     logger.info("%r", response)
 
 
-def http_call() -> None:
-    """The same work, blocking: for sync views and for worker threads."""
+def http_call(*, cancelled: threading.Event | None = None) -> None:
+    """The same work, blocking: for sync views and for worker threads.
+
+    A thread cannot be stopped from outside. Given ``cancelled``, the count waits on it instead
+    of sleeping, and stops (quietly: whoever cancelled it counts the cut) as soon as it is set.
+    """
     for num in range(1, TICKS + 1):
-        time.sleep(scaled(TICK_SECONDS))
+        if cancelled is None:
+            time.sleep(scaled(TICK_SECONDS))
+        elif cancelled.wait(scaled(TICK_SECONDS)):
+            return
         logger.info("%d", num)
     response = upstream.get("/")
     logger.info("%r", response)
 
 
-async def ahttp_call_in_thread() -> None:
-    """http_call() in a worker thread, as the article's /sync_to_async/ view does.
+async def ahttp_call_in_thread(executor: ThreadPoolExecutor) -> None:
+    """http_call() in a worker thread of ``executor``, as the article's /sync_to_async/ view does.
 
     thread_sensitive=False: http_call touches no thread-bound state (no ORM, no transaction),
-    so it may run in a fresh thread of its own rather than queue on the request's shared sync
-    thread, where it would hold up every other thread-sensitive call for its 5 seconds.
+    so it may run in a thread of its own rather than queue on the request's shared sync
+    thread, where it would hold up every other thread-sensitive call for its 5 seconds. The
+    thread comes from ``executor`` (bounded, the caller's) rather than the loop's default pool,
+    which DNS lookups, ``asyncio.to_thread`` and the shutdown need. Cancelled (at shutdown),
+    the thread's count stops at its next tick instead of running its 5 seconds out.
     """
-    await sync_to_async(http_call, thread_sensitive=False)()
+    cancelled = threading.Event()
+    try:
+        await sync_to_async(http_call, thread_sensitive=False, executor=executor)(
+            cancelled=cancelled
+        )
+    finally:
+        cancelled.set()
 
 
 # --- /smoke_some_meats/ --------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from django.views.decorators.http import require_http_methods, require_safe
 from hello_async.article import kitchen, smoke_runs
 from hello_async.models import SmokeRun
 from hello_async.web.lean import lean_middleware
+from hello_async.web.middleware import error_response
 from hello_async.web.params import limit_param
 from hello_async.web.responses import text
 from hello_async.work import background
@@ -25,8 +26,8 @@ async def index(request: HttpRequest) -> HttpResponse:
 @require_safe
 async def async_view(request: HttpRequest) -> HttpResponse:
     """Answers at once; the log counts 1..5, then <Response [200 OK]>."""
-    background.submit(kitchen.ahttp_call, name="http_call_async")
-    return text("Non-blocking HTTP request")
+    refused = start(kitchen.ahttp_call, name="http_call_async")
+    return refused or text("Non-blocking HTTP request")
 
 
 @lean_middleware
@@ -41,8 +42,26 @@ def sync_view(request: HttpRequest) -> HttpResponse:
 @require_safe
 async def async_with_sync_view(request: HttpRequest) -> HttpResponse:
     """Answers at once; the count runs in a worker thread."""
-    background.submit(kitchen.ahttp_call_in_thread, name="http_call_sync")
-    return text("Non-blocking HTTP request (via sync_to_async)")
+    refused = start(
+        lambda: kitchen.ahttp_call_in_thread(background.executor()),  # the owner's bounded pool
+        name="http_call_sync",
+    )
+    return refused or text("Non-blocking HTTP request (via sync_to_async)")
+
+
+def start(work: background.Work, *, name: str) -> HttpResponse | None:
+    """Start ``work`` in the background; None, or the 503 to send while the owner is full.
+
+    The refusal is answered here rather than raised: Django runs a view's exception through a
+    thread of the request's own (``process_exception_by_middleware``), which would make each
+    refused request of a flood cost several times an accepted one. ``error_response`` is still
+    the one mapping of the project's errors.
+    """
+    try:
+        background.submit(work, name=name)
+    except background.BackgroundFull as full:
+        return error_response(full)
+    return None
 
 
 @lean_middleware
@@ -56,7 +75,7 @@ async def smoke_some_meats(request: HttpRequest) -> HttpResponse:
 @lean_middleware
 @require_safe
 async def burn_some_meats(request: HttpRequest) -> HttpResponse:
-    """Blocks the event loop for 5 s: every request waits."""
+    """Blocks the event loop for 5 s: every request waits (routed only while the lab is on)."""
     kitchen.oversmoke()  # a blocking call in an async view: the anti-pattern, on purpose
     return text("Burned some meats.")
 

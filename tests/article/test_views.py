@@ -114,11 +114,67 @@ async def test_smoke_some_meats_gathers_its_two_branches(
 
 
 @pytest.mark.asyncio
-async def test_burn_some_meats_burns(serving, caplog: pytest.LogCaptureFixture) -> None:
+async def test_burn_some_meats_burns_while_the_lab_is_on(
+    serving, settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings.HELLO_ASYNC_LAB = True
     caplog.set_level(logging.INFO, logger="hello_async")
     response = await AsyncClient().get("/burn_some_meats/")
+    assert response.status_code == 200
     assert response.content == b"Burned some meats."
     assert messages(caplog)[-1] == "Who doesn't love burnt meats?"
+
+
+@pytest.mark.asyncio
+async def test_burn_some_meats_is_404_while_the_lab_is_off(
+    serving, settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """As a URL that does not exist: no 405 for another method, no redirect to the slash."""
+    settings.HELLO_ASYNC_LAB = False
+    caplog.set_level(logging.INFO, logger="hello_async")
+    client = AsyncClient()
+    assert (await client.get("/burn_some_meats/")).status_code == 404
+    assert (await client.post("/burn_some_meats/")).status_code == 404
+    assert (await client.get("/burn_some_meats")).status_code == 404
+    assert messages(caplog) == []  # nothing burned
+    settings.HELLO_ASYNC_LAB = True
+    assert (await client.get("/burn_some_meats/")).status_code == 200
+
+
+# --- background work is bounded ------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("path", ["/async/", "/sync_to_async/"])
+async def test_past_the_bound_the_views_answer_503_with_retry_after_and_start_nothing(
+    serving, fake_upstream: FakeUpstream, time_scale, path: str
+) -> None:
+    time_scale(0.05)
+    serving.max_pending = 1
+    assert (await AsyncClient().get(path)).status_code == 200
+
+    refused = await AsyncClient().get(path)
+
+    assert refused.status_code == 503
+    assert int(refused["Retry-After"]) > 0
+    assert refused.content == b"Too much background work pending (1); try again shortly.\n"
+    assert serving.counts().pending == 1 and serving.refused() == 1
+    await serving.await_idle()
+    assert serving.counts().done == 1
+    assert len(fake_upstream.requests) == 1  # the refused request's work never ran
+    assert (await AsyncClient().get(path)).status_code == 200  # room again
+
+
+@pytest.mark.asyncio
+async def test_sync_to_async_work_runs_in_the_owners_threads(
+    serving, fake_upstream: FakeUpstream, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Not in the loop's default pool, which DNS, to_thread and the shutdown need."""
+    caplog.set_level(logging.INFO, logger="hello_async")
+    await AsyncClient().get("/sync_to_async/")
+    await serving.await_idle()
+    threads = {r.threadName for r in caplog.records if r.name == "hello_async.article.kitchen"}
+    assert threads and all(name.startswith("hello-async-work") for name in threads)
 
 
 # --- where the event loop ends with the response -------------------------------------------
