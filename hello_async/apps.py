@@ -13,6 +13,7 @@ class HelloAsyncConfig(AppConfig):
         from hello_async import fastpath
         from hello_async.ops import lifespan
         from hello_async.streams import broker
+        from hello_async.work import board
 
         fastpath.check_settings()
         lifespan.connect()
@@ -22,3 +23,4 @@ class HelloAsyncConfig(AppConfig):
             prefix=settings.HELLO_ASYNC_REDIS_PREFIX,
             buffer=settings.HELLO_ASYNC_BROKER_BUFFER,
         )
+        board.connect()  # every transition of an order, published by whoever makes it

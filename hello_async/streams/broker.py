@@ -257,6 +257,8 @@ class RedisBroker:
         with self._start_lock:
             if self._pid == os.getpid() and self._thread is not None:
                 return
+            if self._pid:  # a forked child: a name of its own, its numbers its own
+                self.publisher = uuid.uuid4().hex[:12]
             self._pid = os.getpid()
             self.connected = False
             self.failing = False

@@ -6,13 +6,16 @@ slept for."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from hello_async.streams.broker import RedisBroker
 from hello_async.streams.subscribers import Event, Streams, Subscriber
 from hello_async.work import board, orders
+from tests.live.test_broker import REDIS_URL, redis_is_up
 
 WITHIN = 5.0  # seconds an expected event may take (a poll is 0.01 s)
 
@@ -118,5 +121,84 @@ async def test_a_failed_read_is_logged_and_the_poll_goes_on(
         # Two failed reads, one traceback; the recovery said once.
         assert caplog.text.count("could not read the orders") == 1
         assert caplog.text.count("reads the orders again") == 1
+    finally:
+        feed.unwatch(watcher)
+
+
+# --- across processes: a real Redis, a channel prefix of the test's own -------------------------
+
+
+@pytest.fixture
+def redis_pair() -> Iterator[tuple[RedisBroker, RedisBroker]]:
+    """Two brokers as two processes see Redis: this web process's, and a task worker's."""
+    if not redis_is_up():
+        pytest.skip("Redis is not running on :6379")
+    prefix = f"test-{uuid.uuid4().hex[:8]}:"
+    pair = RedisBroker(REDIS_URL, prefix=prefix), RedisBroker(REDIS_URL, prefix=prefix)
+    yield pair
+    for broker in pair:
+        broker.close()
+
+
+def order(id_: str, status: str, attempts: int = 0) -> dict[str, Any]:
+    return {"id": id_, "status": status, "attempts": attempts, "enqueued_at": f"2026-01-01T{id_}"}
+
+
+@pytest.mark.asyncio
+async def test_across_processes_one_read_then_every_transition_as_published(
+    scripted: Orders, redis_pair: tuple[RedisBroker, RedisBroker]
+) -> None:
+    here, worker = redis_pair
+    feed = board.BoardFeed(interval=0.01, broker=here)
+    watcher = Streams(max_subscribers=2, queue=50).subscribe("board")
+    feed.watch(watcher)
+    try:
+        assert (await _next(watcher) or Event("", None)).name == "board"
+        for state, attempts in [("RUNNING", 1), ("READY", 1), ("RUNNING", 2), ("SUCCESSFUL", 2)]:
+            board.publish_order(order("b", state, attempts), broker=worker)
+            assert await _next(watcher) == Event("order", order("b", state, attempts))
+        assert scripted.reads == 1  # the board read once; each change pushed, none polled
+    finally:
+        feed.unwatch(watcher)
+
+
+@pytest.mark.asyncio
+async def test_a_late_message_does_not_move_an_order_back(
+    scripted: Orders, redis_pair: tuple[RedisBroker, RedisBroker]
+) -> None:
+    here, worker = redis_pair
+    feed = board.BoardFeed(interval=0.01, broker=here)
+    watcher = Streams(max_subscribers=2, queue=50).subscribe("board")
+    feed.watch(watcher)
+    try:
+        await _next(watcher)
+        board.publish_order(order("c", "RUNNING", 1), broker=worker)
+        board.publish_order(order("c", "READY", 0), broker=worker)  # the web's, arriving late
+        board.publish_order(order("c", "SUCCESSFUL", 1), broker=worker)
+        assert await _next(watcher) == Event("order", order("c", "RUNNING", 1))
+        assert await _next(watcher) == Event("order", order("c", "SUCCESSFUL", 1))
+    finally:
+        feed.unwatch(watcher)
+
+
+@pytest.mark.asyncio
+async def test_a_missed_message_makes_the_feed_read_the_board_again(
+    scripted: Orders, redis_pair: tuple[RedisBroker, RedisBroker]
+) -> None:
+    here, worker = redis_pair
+    feed = board.BoardFeed(interval=0.01, broker=here)
+    watcher = Streams(max_subscribers=2, queue=50).subscribe("board")
+    feed.watch(watcher)
+    try:
+        await _next(watcher)
+        message = {"publisher": "w1", "seq": 1, "order": order("a", "RUNNING", 1)}
+        worker.publish(board.CHANNEL, message)
+        assert await _next(watcher) == Event("order", order("a", "RUNNING", 1))
+        scripted.states["a"] = "SUCCESSFUL"  # what the lost message (seq 2) said
+        worker.publish(board.CHANNEL, {**message, "seq": 3, "order": order("b", "RUNNING", 1)})
+        got = [await _next(watcher), await _next(watcher)]
+        resynced = next(e for e in got if e is not None and e.name == "board")
+        assert {"id": "a", "status": "SUCCESSFUL"} in resynced.data
+        assert scripted.reads == 2
     finally:
         feed.unwatch(watcher)

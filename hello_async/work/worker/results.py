@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from traceback import format_exception
 from typing import TYPE_CHECKING, Any
 
+from hello_async.work.signals import task_requeued
 from hello_async.work.worker.config import WorkerConfig
 
 if TYPE_CHECKING:
@@ -95,6 +96,7 @@ def retry_or_fail(
             delay,
             run_after.isoformat(timespec="seconds"),
         )
+        task_requeued.send(sender=type(db_result), task_id=str(db_result.id))  # the board
     else:
         _lost_claim(db_result, worker_id)
     return False
