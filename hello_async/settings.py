@@ -325,8 +325,16 @@ TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 HELLO_ASYNC_TASK_LEASE = env_float("HELLO_ASYNC_TASK_LEASE", 30.0, minimum=0.1)
 # Runs of one task (that raised, or whose worker was lost) before it is FAILED, not retried.
 HELLO_ASYNC_TASK_MAX_ATTEMPTS = env_int("HELLO_ASYNC_TASK_MAX_ATTEMPTS", 3, minimum=1)
-# How long an idle worker waits before looking for a READY task again, in seconds.
-HELLO_ASYNC_TASK_POLL_INTERVAL = env_float("HELLO_ASYNC_TASK_POLL_INTERVAL", 1.0, minimum=0.01)
+# On PostgreSQL an idle worker LISTENs and is woken at once when a task becomes READY (a trigger
+# NOTIFYs); off (0) behind a pooler that cannot LISTEN, such as PgBouncer in transaction mode.
+HELLO_ASYNC_TASK_LISTEN = env_bool("HELLO_ASYNC_TASK_LISTEN", True)
+# How long an idle worker waits before looking for a READY task again, in seconds: the safety net
+# behind LISTEN on PostgreSQL (a missed notification), the only way on SQLite.
+HELLO_ASYNC_TASK_POLL_INTERVAL = env_float(
+    "HELLO_ASYNC_TASK_POLL_INTERVAL",
+    5.0 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" else 1.0,
+    minimum=0.01,
+)
 # After SIGTERM, how long a worker lets its current task run before giving it back (READY).
 HELLO_ASYNC_TASK_SHUTDOWN_GRACE = env_float("HELLO_ASYNC_TASK_SHUTDOWN_GRACE", 30.0, minimum=0.1)
 # A task that raises is retried after this many seconds, doubled on each later attempt (up to

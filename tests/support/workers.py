@@ -1,9 +1,12 @@
-"""Task workers in the test process, and the rows a dead worker leaves behind."""
+"""Task workers in the test process, the rows a dead worker leaves behind, workers' processes."""
 
 from __future__ import annotations
 
+import os
+import select
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
@@ -53,3 +56,27 @@ def run_after(task_id: str) -> datetime:
 def backoff_over(task_id: str) -> None:
     """Move the retry's ``run_after`` into the past, as the backoff's wait would."""
     DBTaskResult.objects.filter(id=task_id).update(run_after=timezone.now() - timedelta(seconds=1))
+
+
+def worker_database_url() -> str:
+    """DATABASE_URL of pytest-django's test database (PostgreSQL), for worker processes."""
+    db = settings.DATABASES["default"]
+    user = db.get("USER") or "postgres"
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    return f"postgres://{user}{password}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def exited_within(pid: int, timeout: float) -> bool:
+    """Whether process ``pid`` (not necessarily our child) exits within ``timeout`` seconds.
+
+    A pidfd becomes readable when the process exits, reaped or not: no polling of /proc.
+    """
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        readable, _, _ = select.select([fd], [], [], timeout)
+        return bool(readable)
+    finally:
+        os.close(fd)

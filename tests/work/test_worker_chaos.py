@@ -12,7 +12,6 @@ import sys
 import time
 
 import pytest
-from django.conf import settings
 from django.db import connection, connections
 from django.tasks import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
@@ -20,6 +19,7 @@ from django_tasks_db.models import DBTaskResult
 from hello_async.models import SmokeLedger
 from hello_async.tasks import smoke_order
 from tests.support.servers import Process
+from tests.support.workers import worker_database_url
 
 TASKS = 500
 WORKERS = 3
@@ -30,14 +30,6 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.timeout(240),
 ]
-
-
-def worker_database_url() -> str:
-    """DATABASE_URL of pytest-django's test database, for the worker processes."""
-    db = settings.DATABASES["default"]
-    user = db.get("USER") or "postgres"
-    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-    return f"postgres://{user}{password}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
 def start_worker(env: dict[str, str]) -> Process:

@@ -6,6 +6,7 @@ ledger is read with sqlite3: nothing here shares the test process's Django conne
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sqlite3
@@ -20,6 +21,7 @@ import httpx
 import pytest
 
 from tests.support.servers import ROOT, Process, uvicorn_server
+from tests.support.workers import exited_within
 
 pytestmark = pytest.mark.server
 
@@ -215,6 +217,37 @@ def test_processes_runs_several_workers_replaces_a_dead_one_and_stops_all_on_sig
     assert supervisor.terminate(timeout=30) == 0
     assert f"Task worker {second} stopped" in supervisor.output()
     assert f"Task worker {third} stopped" in supervisor.output()
+
+
+def test_a_sigkilled_supervisor_leaves_no_worker_the_idle_one_stops_the_busy_one_finishes(
+    site: Site,
+) -> None:
+    supervisor = Process(
+        [sys.executable, "-m", "hello_async.cli", "worker", "--processes", "2"],
+        env={**site.env, "HELLO_ASYNC_TIME_SCALE": "1"},
+    )
+    first = supervisor.wait_for(r"Task worker (\S+) ready").group(1)
+    second = supervisor.wait_for(rf"Task worker (?!{first})(\S+) ready").group(1)
+    pids = {worker_id: int(worker_id.split("-")[-2]) for worker_id in (first, second)}
+    try:
+        order_id = site.order(3)  # 3 s of smoking
+        busy = supervisor.wait_for(rf"Worker (\S+): running \S+ {order_id}").group(1)
+        (idle,) = set(pids) - {busy}
+        supervisor.popen.kill()  # not Process.wait: the workers still write to its output
+        supervisor.popen.wait(timeout=10)
+        assert exited_within(pids[idle], 5), "the idle worker outlived its supervisor"
+        order = site.wait_status(order_id, "SUCCESSFUL")
+        assert exited_within(pids[busy], 30), "the busy worker outlived its supervisor"
+    finally:
+        for pid in pids.values():  # on a failure, no orphan left behind by the test either
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        supervisor.wait()
+    output = supervisor.output()
+    assert output.count("Supervisor is gone: stopping") == 2
+    assert f"finishing task {order_id}" in output  # the stop came mid-task: it was let finish
+    assert order["attempts"] == 1
+    assert site.ledger_rows(order_id) == 1
 
 
 def test_serve_runs_a_task_worker_beside_the_server(site: Site, tmp_path: Path) -> None:

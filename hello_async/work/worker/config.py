@@ -18,6 +18,7 @@ class WorkerConfig:
     retry_backoff_max: float = 300.0
     time_limit: float = 0.0  # 0: none
     retention: float = 0.0  # 0: finished tasks are kept for ever
+    listen: bool = False  # on PostgreSQL, woken by NOTIFY (hello_async.work.worker.wakeup)
 
     @classmethod
     def from_settings(cls) -> WorkerConfig:
@@ -32,6 +33,7 @@ class WorkerConfig:
             retry_backoff_max=settings.HELLO_ASYNC_TASK_RETRY_BACKOFF_MAX,
             time_limit=settings.HELLO_ASYNC_TASK_TIME_LIMIT,
             retention=settings.HELLO_ASYNC_TASK_RETENTION,
+            listen=settings.HELLO_ASYNC_TASK_LISTEN,
         )
 
     def retry_delay(self, attempt: int) -> float:

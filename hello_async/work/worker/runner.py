@@ -1,14 +1,14 @@
 """One worker: claims READY tasks one at a time and runs them in this (the main) thread.
 
-A task that raises is retried after a backoff, one past its time limit is FAILED, one claimed or
-running as the worker stops is given back; what each run leaves on the row is written by
-hello_async.work.worker.results, fenced on the run's own claim.
+Idle, it waits on its wakeup (hello_async.work.worker.wakeup): a PostgreSQL notification, or the
+poll interval. A task that raises is retried after a backoff, one past its time limit is FAILED,
+one claimed or running as the worker stops is given back; what each run leaves on the row is
+written by hello_async.work.worker.results, fenced on the run's own claim.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +19,7 @@ from hello_async.work.worker.heartbeat import Heartbeat
 from hello_async.work.worker.interrupts import Interrupts
 from hello_async.work.worker.pruning import Pruner
 from hello_async.work.worker.time_limit import call_within_limit
+from hello_async.work.worker.wakeup import Poll, Wakeup
 
 if TYPE_CHECKING:
     from django_tasks_db.models import DBTaskResult
@@ -26,8 +27,6 @@ if TYPE_CHECKING:
     Row = DBTaskResult[Any, Any]
 
 logger = logging.getLogger(__name__)
-
-IDLE_SLICE = 0.1  # an idle worker notices a stop request within this many seconds
 
 
 class Worker:
@@ -38,8 +37,10 @@ class Worker:
         worker_id: str | None = None,
         queue_name: str = "default",
         backend_name: str = "default",
+        wakeup: Wakeup | None = None,
     ) -> None:
         self.config = config
+        self.wakeup: Wakeup = wakeup or Poll()
         self.worker_id = worker_id or new_worker_id()
         self.queue_name = queue_name
         self.backend_name = backend_name
@@ -172,6 +173,7 @@ class Worker:
 
         while not self.stopping:
             close_old_connections()
+            self.wakeup.clear()  # before the claim: a notification after it is a new task
             ran = self.run_one()
             close_old_connections()
             if max_tasks is not None and self.tasks_run >= max_tasks:
@@ -180,6 +182,4 @@ class Worker:
                 continue
             if until_idle:
                 return
-            deadline = time.monotonic() + self.config.poll_interval
-            while not self.stopping and (left := deadline - time.monotonic()) > 0:
-                time.sleep(min(IDLE_SLICE, left))
+            self.wakeup.wait(self.config.poll_interval, lambda: self.stopping)
