@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import itertools
 import logging
 
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
@@ -26,33 +27,46 @@ from hello_async.web.responses import plain_text
 logger = logging.getLogger(__name__)
 
 
+FINISHED = ":end"  # the id of a run's last event (its result or its error)
+
+
 @lean_middleware
 @require_safe
 async def smoke_some_meats_live(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
-    """/smoke_some_meats/, live: each of its lines as it happens, then its answer."""
+    """/smoke_some_meats/live/, live: each of its lines as it happens, then its answer.
+
+    Every event has an id, ``<run>:<n>``, the last ``<run>:end``; a browser's ``EventSource``
+    reconnects when a stream ends, sending the last id it saw as ``Last-Event-ID``: the id of a
+    finished run gets 204 (which stops it), not a new smoke. A run the client left mid-way was
+    cancelled then, so its id starts a new one."""
     require_asgi(request)
+    if request.headers.get("Last-Event-ID", "").endswith(FINISHED):
+        return HttpResponse(status=204)
     if request.method == "HEAD":
         return sse_head()
     subscriber = get_streams().subscribe("live")  # Busy: 503 with Retry-After
     request_id = context.request_id.get() or context.new_request_id()  # none under a test client
     work: asyncio.Task[None] | None = None
+    numbers = itertools.count(1)
+
+    def send(name: str, data: str, *, last: bool = False) -> None:
+        ident = f"{request_id}{FINISHED}" if last else f"{request_id}:{next(numbers)}"
+        subscriber.publish(Event(name, data, id=ident))
 
     def line(record: logging.LogRecord) -> None:
         for text in record.getMessage().split("\n"):  # an event a line, as the console prints
-            subscriber.publish(Event("line", text))
+            send("line", text)
 
     async def smoke() -> None:
         try:
             result = await kitchen.asmoke_some_meats()
         except UpstreamError as exc:
-            subscriber.publish(Event("error", exc.message))
+            send("error", exc.message, last=True)
         except Exception:
             logger.exception("The live smoke failed")
-            subscriber.publish(Event("error", "Internal error: the smoke failed."))
+            send("error", "Internal error: the smoke failed.", last=True)
         else:
-            subscriber.publish(
-                Event("result", f"Smoked {result.count} meats with {result.flavor}!")
-            )
+            send("result", f"Smoked {result.count} meats with {result.flavor}!", last=True)
         finally:
             subscriber.end()
 

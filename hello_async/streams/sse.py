@@ -5,6 +5,10 @@ chunk as it is produced (a sync iterator would be consumed whole first, under AS
 response says ``X-Accel-Buffering: no`` and ``Cache-Control: no-cache`` so no proxy holds it
 back. A comment opens the stream at once; another goes out after ``HELLO_ASYNC_SSE_HEARTBEAT``
 seconds without an event, so idle streams stay open through proxies and a gone client is found.
+A stream with no end of its own (a console, a board) ends after ``HELLO_ASYNC_SSE_MAX_AGE``
+seconds with a ``retry:`` hint of 1 to 3 s (jittered): the browser's ``EventSource`` reconnects
+by itself, perhaps to another process, so idle clients give their place back and a fleet's
+streams spread again over its processes.
 
 What a stream sets going (the work, a tap, a console session, a board watch) is started by
 ``on_start`` when the stream is first iterated, not in the view: a response that is built but
@@ -17,6 +21,7 @@ response.
 from __future__ import annotations
 
 import asyncio
+import random
 import threading
 import weakref
 from collections.abc import AsyncIterator, Callable
@@ -30,6 +35,12 @@ from hello_async.streams.subscribers import Subscriber
 
 OPEN = b": stream open\n\n"
 HEARTBEAT = b": heartbeat\n\n"
+RETRY_MS = (1000, 3000)  # the reconnection delay a stream past its age asks for, jittered
+
+
+def retry_hint() -> bytes:
+    return f"retry: {random.randint(*RETRY_MS)}\n\n".encode()
+
 
 Hook = Callable[[], None]
 
@@ -39,10 +50,16 @@ class _Stream:
     runs ``on_close`` once if the stream started, then releases the subscriber."""
 
     def __init__(
-        self, subscriber: Subscriber, interval: float, on_start: Hook | None, on_close: Hook | None
+        self,
+        subscriber: Subscriber,
+        interval: float,
+        on_start: Hook | None,
+        on_close: Hook | None,
+        max_age: float | None,
     ) -> None:
         self._subscriber = subscriber
         self._interval = interval
+        self._max_age = max_age
         self._on_start = on_start
         self._on_close = on_close
         self._started = False
@@ -59,11 +76,18 @@ class _Stream:
             if self._on_start is not None:
                 self._on_start()
             yield OPEN
+            loop = self._loop
+            end = None if self._max_age is None else loop.time() + self._max_age
             while True:
+                if end is not None and loop.time() >= end:
+                    yield retry_hint()  # old enough: its place back, the client comes again
+                    return
+                wait = self._interval if end is None else min(self._interval, end - loop.time())
                 try:
-                    event = await self._subscriber.next(self._interval)
+                    event = await self._subscriber.next(max(wait, 0))
                 except TimeoutError:
-                    yield HEARTBEAT
+                    if end is None or loop.time() < end:
+                        yield HEARTBEAT
                     continue
                 if event is None:
                     return
@@ -106,9 +130,13 @@ def sse_response(
     on_start: Hook | None = None,
     on_close: Hook | None = None,
     heartbeat: float | None = None,
+    max_age: float | None = None,
 ) -> StreamingHttpResponse:
     """``subscriber``'s events as a response; ``on_start`` when the stream is first iterated,
-    ``on_close`` (only after ``on_start``) when it ends. Call it on the serving loop."""
+    ``on_close`` (only after ``on_start``) when it ends. An endless subscriber's stream ends
+    after ``max_age`` seconds (``HELLO_ASYNC_SSE_MAX_AGE``). Call it on the serving loop."""
     interval = float(heartbeat if heartbeat is not None else settings.HELLO_ASYNC_SSE_HEARTBEAT)
-    stream = _Stream(subscriber, interval, on_start, on_close)
+    if max_age is None and subscriber.endless:
+        max_age = float(settings.HELLO_ASYNC_SSE_MAX_AGE)
+    stream = _Stream(subscriber, interval, on_start, on_close, max_age)
     return StreamingHttpResponse(stream, content_type=CONTENT_TYPE, headers=HEADERS)

@@ -34,10 +34,12 @@ class Busy(HelloAsyncError):
 
 @dataclass(frozen=True)
 class Event:
-    """One server-sent event: its name and its data (text as it is, anything else as JSON)."""
+    """One server-sent event: its name and its data (text as it is, anything else as JSON), and
+    an id the client sends back as ``Last-Event-ID`` when it reconnects."""
 
     name: str
     data: Any
+    id: str | None = None
 
     def encode(self) -> bytes:
         return self.encoded
@@ -52,7 +54,8 @@ class Event:
         else:
             text = json.dumps(self.data, ensure_ascii=False, separators=(",", ":"))
         lines = "".join(f"data: {line}\n" for line in LINE_ENDS.split(text))
-        return f"event: {self.name}\n{lines}\n".encode()
+        ident = "" if self.id is None else f"id: {LINE_ENDS.sub('', self.id)}\n"
+        return f"{ident}event: {self.name}\n{lines}\n".encode()
 
 
 class Subscriber:

@@ -274,3 +274,46 @@ def test_head_answers_the_headers_and_takes_no_place(live: tuple[Process, str]) 
     finally:
         for visitor in visitors:
             visitor.close()
+
+
+def test_events_have_ids_and_a_finished_runs_last_id_gets_204(live: tuple[Process, str]) -> None:
+    _, url = live
+    with httpx.stream("GET", url + "/smoke_some_meats/live/", timeout=30) as response:
+        run = response.headers["x-request-id"]
+        ids = [line[len("id: ") :] for line in response.iter_lines() if line.startswith("id: ")]
+    assert ids[:3] == [f"{run}:1", f"{run}:2", f"{run}:3"]
+    assert len(ids) == 23 and ids[-1] == f"{run}:end"  # the result's: the run is over
+    # EventSource reconnects when a stream ends, with the last id it saw: no new smoke.
+    again = httpx.get(url + "/smoke_some_meats/live/", headers={"Last-Event-ID": ids[-1]})
+    assert again.status_code == 204 and again.content == b""
+    # A run left mid-way was cancelled with its client: its id starts a new one.
+    with httpx.stream(
+        "GET", url + "/smoke_some_meats/live/", headers={"Last-Event-ID": ids[5]}, timeout=30
+    ) as response:
+        assert response.status_code == 200
+        assert response.headers["x-request-id"] != run
+
+
+@pytest.fixture(scope="module")
+def short_lived(httpbin_url: str) -> Iterator[str]:
+    """A server whose endless streams live half a second."""
+    process, url = uvicorn_server({"UPSTREAM_URL": httpbin_url, "HELLO_ASYNC_SSE_MAX_AGE": "0.5"})
+    try:
+        yield url
+    finally:
+        process.terminate()
+
+
+def test_an_endless_stream_ends_at_its_age_with_a_retry_hint(short_lived: str) -> None:
+    visitor = Visitor(short_lived)
+    try:
+        with visitor.stream() as console:
+            lines = list(console.iter_lines())  # to its end: the server closes it
+        with httpx.stream("GET", short_lived + "/smoke_orders/board/events/", timeout=30) as board:
+            board_lines = list(board.iter_lines())
+    finally:
+        visitor.close()
+    for got in (lines, board_lines):
+        last = [line for line in got if line][-1]
+        assert last.startswith("retry: ") and 1000 <= int(last.split()[1]) <= 3000
+    wait_streams_closed(short_lived)  # their places given back

@@ -10,7 +10,7 @@ import threading
 import pytest
 from django.test import AsyncClient, Client
 
-from hello_async.streams.sse import OPEN, sse_response
+from hello_async.streams.sse import HEARTBEAT, OPEN, sse_response
 from hello_async.streams.subscribers import Event, Streams
 
 
@@ -99,3 +99,44 @@ async def test_a_live_smoke_that_fails_unexpectedly_ends_with_an_error_event(
     assert response.status_code == 200
     body = b"".join([chunk async for chunk in response.streaming_content])  # type: ignore[attr-defined]
     assert body.endswith(b"event: error\ndata: Internal error: the smoke failed.\n\n")
+
+
+@pytest.mark.asyncio
+async def test_an_endless_stream_past_its_age_ends_with_a_retry_hint_and_frees_its_place() -> None:
+    streams = Streams(max_subscribers=1, queue=10)
+    hooks = Hooks()
+    feed = streams.subscribe("console", endless=True)
+    response = sse_response(feed, on_start=hooks.start, on_close=hooks.close, max_age=0.05)
+    async with asyncio.timeout(5):
+        chunks = [chunk async for chunk in response]
+    assert chunks[0] == OPEN and chunks[-1].startswith(b"retry: ")
+    retry = int(chunks[-1].decode().split()[1])
+    assert 1000 <= retry <= 3000  # the browser comes back in 1 to 3 s, maybe to another process
+    assert (hooks.started, hooks.closed) == (1, 1)
+    assert len(streams) == 0
+
+
+@pytest.mark.asyncio
+async def test_a_busy_stream_past_its_age_ends_too() -> None:
+    streams = Streams(max_subscribers=1, queue=1000)
+    feed = streams.subscribe("board", endless=True)
+    response = sse_response(feed, max_age=0.05, heartbeat=10)
+    chunks: list[bytes] = []
+    async with asyncio.timeout(5):
+        async for chunk in response:
+            chunks.append(chunk)
+            feed.publish(Event("order", {"n": len(chunks)}))  # never idle
+    assert chunks[-1].startswith(b"retry: ") and len(chunks) > 2
+    assert len(streams) == 0
+
+
+@pytest.mark.asyncio
+async def test_a_stream_with_an_end_of_its_own_has_no_age() -> None:
+    streams = Streams(max_subscribers=1, queue=10)
+    subscriber = streams.subscribe("live")
+    response = sse_response(subscriber, heartbeat=0.01)
+    stream = aiter(response)
+    assert await anext(stream) == OPEN
+    assert [await anext(stream) for _ in range(3)] == [HEARTBEAT] * 3
+    subscriber.end()
+    assert [chunk async for chunk in stream] == []

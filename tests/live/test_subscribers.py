@@ -93,3 +93,27 @@ def test_a_carriage_return_starts_a_new_data_line_and_cannot_add_a_field() -> No
     assert event.encode() == b"event: error\ndata: a\ndata: id: 7\ndata: b\n\n"
     assert Event("line", "").encode() == b"event: line\ndata: \n\n"
     assert event.encode() is event.encode()  # made once
+
+
+@pytest.mark.asyncio
+async def test_each_feed_has_its_own_cap() -> None:
+    streams = Streams(max_subscribers={"live": 1, "console": 2, "board": 1}, queue=10)
+    boards = [streams.subscribe("board", endless=True)]
+    with pytest.raises(Busy):  # a crowd on the board ...
+        boards.append(streams.subscribe("board", endless=True))
+    live = streams.subscribe("live")  # ... leaves the live view and the consoles open
+    consoles = [streams.subscribe("console", endless=True) for _ in range(2)]
+    with pytest.raises(Busy):
+        streams.subscribe("console", endless=True)
+    assert (streams.open("board"), streams.open("live"), streams.open("console")) == (1, 1, 2)
+    assert len(streams) == 4 and streams.refused_total == 2
+    boards[0].close()
+    streams.subscribe("board", endless=True)  # its place back
+    live.close()
+    for console in consoles:
+        console.close()
+
+
+def test_an_event_with_an_id_sends_it_first_and_on_one_line() -> None:
+    assert Event("line", "1", id="r:1").encode() == b"id: r:1\nevent: line\ndata: 1\n\n"
+    assert Event("line", "1", id="r\n:2").encode().startswith(b"id: r:2\n")
