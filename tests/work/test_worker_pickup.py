@@ -169,9 +169,9 @@ def idle_workers() -> Iterator[list[Process]]:
     finally:
         for worker in workers:  # all at once, then each awaited
             worker.popen.send_signal(signal.SIGTERM)
-        for worker in workers:
-            worker.wait()
+        codes = [worker.wait() for worker in workers]
         connections.close_all()
+    assert codes == [0] * WORKERS  # stopped cleanly, their listeners with them
 
 
 def started(task_id: str, timeout: float = 10) -> DBTaskResult[Any, Any]:
