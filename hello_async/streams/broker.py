@@ -185,8 +185,8 @@ class RedisBroker:
         self._subscribe_queue: asyncio.Queue[tuple[str, bool]] | None = None
         self.connected = False  # the subscription is up
         self.failing = False  # the last attempt to reach Redis failed: publishes are dropped
-        self.down_since: float | None = time.monotonic()  # until the first connection
-        self.last_error = "not connected yet"
+        self.down_since: float | None = None  # since the first failure of an outage
+        self.last_error = ""
         self.published_total = 0
         self.dropped_total = 0
         self.reconnects_total = 0
@@ -223,9 +223,13 @@ class RedisBroker:
         return channel in self._channels.by_channel
 
     def status(self) -> tuple[str, bool] | None:
-        """``/readyz``'s line: ok, or degraded since when and why (never a failure)."""
+        """``/readyz``'s line: ok, or degraded since when and why (never a failure). Asking
+        starts the broker, so a process that has not used it yet still reports on Redis."""
+        self._ensure_started()
         if self.connected:
             return "broker: ok (redis)\n", True
+        if not self.failing:
+            return "broker: connecting (redis)\n", True
         since = 0.0 if self.down_since is None else time.monotonic() - self.down_since
         return (
             f"broker: degraded (redis unreachable for {since:.0f} s: {self.last_error}; "

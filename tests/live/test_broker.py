@@ -226,3 +226,14 @@ def test_a_gap_in_a_publishers_numbers_is_seen() -> None:
     assert not gaps.missed("a", 6)
     assert gaps.missed("a", 8)
     assert not gaps.missed("b", 1)
+
+
+@needs_redis
+def test_readiness_asks_redis_even_before_the_broker_is_used(
+    prefix: str, brokers: list[RedisBroker]
+) -> None:
+    broker = RedisBroker(REDIS_URL, prefix=prefix)
+    brokers.append(broker)
+    first = broker.status()  # starts it: connecting, not degraded
+    assert first is not None and first[1]
+    until(lambda: broker.status() == ("broker: ok (redis)\n", True), "not connected")
