@@ -5,7 +5,8 @@
     ├── NotFound                        404  no such thing (e.g. an unknown smoke order id)
     ├── NeedsASGI                       501  an event stream asked of a WSGI server
     ├── Busy                            503  at capacity now: nothing started, see Retry-After
-    │   └── BackgroundFull              503  HELLO_ASYNC_BACKGROUND_MAX jobs already pending
+    │   ├── BackgroundFull              503  HELLO_ASYNC_BACKGROUND_MAX jobs already pending
+    │   └── QueueFull                   503  HELLO_ASYNC_TASK_MAX_QUEUED orders already waiting
     └── UpstreamError                   502  the upstream could not give a usable answer
         ├── UpstreamUnavailable         502  refused, reset, closed early
         ├── UpstreamBadStatus           502  it answered, with a 4xx or 5xx status

@@ -32,7 +32,7 @@ from django.urls import reverse
 from django_tasks_db.models import DBTaskResult
 
 from hello_async.article import kitchen
-from hello_async.errors import BadRequest, HelloAsyncError, NotFound
+from hello_async.errors import BadRequest, Busy, NotFound
 from hello_async.tasks import smoke_order
 
 MAX_MEATS = len(kitchen.SMOKABLES)
@@ -40,10 +40,9 @@ MAX_MEATS = len(kitchen.SMOKABLES)
 SmokeOrder = TaskResult[Any, Any]
 
 
-class QueueFull(HelloAsyncError):
+class QueueFull(Busy):
     """The queue holds ``HELLO_ASYNC_TASK_MAX_QUEUED`` orders: nothing queued, come back later."""
 
-    status_code = 503
     retry_after = 30  # seconds: a worker takes a few per order, so the queue has moved by then
 
 
