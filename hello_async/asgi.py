@@ -4,12 +4,15 @@ Django's ASGI handler with the lifespan protocol (django-asgi-lifespan), which
 hello_async.ops.lifespan uses to open and close the upstream client and drain background work;
 the fast path's version of it (hello_async.fastpath.handler) unless ``HELLO_ASYNC_FASTPATH=0``.
 
-Three plain ASGI wrappers go around it (both pass the lifespan scope through untouched):
+Four plain ASGI wrappers go around it (all pass the lifespan scope through untouched):
 
-    InFlightMiddleware      records method + path of each request while it runs (loop monitor),
-                            and gives it its id (its log lines carry it)
-    ConsoleMiddleware       ties a request sent from a console page to that page's stream
-    BodyLimitMiddleware     413 for a body over HELLO_ASYNC_MAX_BODY_BYTES, before Django reads it
+    RequestMetricsMiddleware  counts and times each request by method, URL pattern and status
+                              (/metrics), and counts the requests in flight
+    InFlightMiddleware        records method + path of each request while it runs (loop
+                              monitor), and gives it its id (its log lines carry it)
+    ConsoleMiddleware         ties a request sent from a console page to that page's stream
+    BodyLimitMiddleware       413 for a body over HELLO_ASYNC_MAX_BODY_BYTES, before Django
+                              reads it
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from django_asgi_lifespan.handler import LifespanASGIHandler  # noqa: E402
 
 from hello_async.live.console import ConsoleMiddleware  # noqa: E402
 from hello_async.ops.inflight import InFlightMiddleware  # noqa: E402
+from hello_async.ops.requestmetrics import RequestMetricsMiddleware  # noqa: E402
 from hello_async.web.limits import BodyLimitMiddleware  # noqa: E402
 
 handler: LifespanASGIHandler
@@ -42,4 +46,6 @@ else:
 
 # The handler is typed with asgiref's TypedDict events; the wrappers use plain mappings.
 django_application = cast(ASGIApp, handler)
-application = InFlightMiddleware(ConsoleMiddleware(BodyLimitMiddleware(django_application)))
+application = RequestMetricsMiddleware(
+    InFlightMiddleware(ConsoleMiddleware(BodyLimitMiddleware(django_application)))
+)

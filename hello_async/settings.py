@@ -145,6 +145,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Tells the request metrics the URL pattern Django resolved for the request.
+    "hello_async.ops.requestmetrics.RouteMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "hello_async.web.staticfiles.StaticFilesMiddleware",
@@ -317,6 +319,10 @@ HELLO_ASYNC_LAB = env_bool("HELLO_ASYNC_LAB", not PRODUCTION)
 # /metrics: open locally and under DEBUG; in production it answers only to
 # ``Authorization: Bearer <token>`` and is off (404) while no token is set.
 HELLO_ASYNC_METRICS_TOKEN = os.environ.get("HELLO_ASYNC_METRICS_TOKEN", "").strip()
+# prometheus-client's multiprocess mode: each process writes its figures to a file of its own in
+# this directory, and /metrics adds them up (hello_async.ops.metrics). ``hello-async --workers N``
+# (N > 1) makes a fresh one; under Gunicorn, set it (docs/deploy.md). Empty: one process.
+PROMETHEUS_MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "").strip()
 
 # --- Task queue: Django Tasks on the database (django-tasks-db), see hello_async/work/worker ---
 
