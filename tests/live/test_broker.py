@@ -4,6 +4,7 @@ never a blocked or failed publish."""
 
 from __future__ import annotations
 
+import asyncio
 import queue
 import socket
 import subprocess
@@ -13,7 +14,9 @@ import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
+from django.test import AsyncClient
 
+from hello_async.streams import broker as broker_module
 from hello_async.streams.broker import BACKOFF, GapDetector, LocalBroker, Message, RedisBroker
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -237,3 +240,24 @@ def test_readiness_asks_redis_even_before_the_broker_is_used(
     first = broker.status()  # starts it: connecting, not degraded
     assert first is not None and first[1]
     until(lambda: broker.status() == ("broker: ok (redis)\n", True), "not connected")
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_readyz_shows_redis_away_as_degraded_and_still_answers_200(
+    serving: object, fake_upstream: object, prefix: str
+) -> None:
+    unreachable = broker_module.configure(f"redis://127.0.0.1:{free_port()}/0", prefix=prefix)
+    try:
+        assert isinstance(unreachable, RedisBroker)
+        unreachable.status()  # starts it
+        deadline = time.monotonic() + WITHIN
+        while not unreachable.failing:
+            assert time.monotonic() < deadline, "the outage was not noticed"
+            await asyncio.sleep(0.01)
+        response = await AsyncClient().get("/readyz")
+        assert response.status_code == 200  # the live feeds' broker never fails the probe
+        assert b"database: ok" in response.content
+        assert b"broker: degraded (redis unreachable for" in response.content
+    finally:
+        broker_module.configure("")

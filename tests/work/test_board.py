@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from hello_async.streams.broker import RedisBroker
+from hello_async.streams.broker import BACKOFF, RedisBroker
 from hello_async.streams.subscribers import Event, Streams, Subscriber
 from hello_async.work import board, orders
-from tests.live.test_broker import REDIS_URL, redis_is_up
+from tests.live.test_broker import REDIS_URL, free_port, redis_is_up, start_redis
 
 WITHIN = 5.0  # seconds an expected event may take (a poll is 0.01 s)
 
@@ -202,3 +202,33 @@ async def test_a_missed_message_makes_the_feed_read_the_board_again(
         assert scripted.reads == 2
     finally:
         feed.unwatch(watcher)
+
+
+@pytest.mark.asyncio
+async def test_after_redis_comes_back_the_board_is_read_again_and_sent_whole(
+    scripted: Orders,
+) -> None:
+    if not redis_is_up():
+        pytest.skip("Redis is not running on :6379")
+    port = free_port()
+    server = start_redis(port)
+    here = RedisBroker(f"redis://127.0.0.1:{port}/0", prefix="board-test:")
+    feed = board.BoardFeed(interval=0.01, broker=here)
+    watcher = Streams(max_subscribers=2, queue=50).subscribe("board")
+    feed.watch(watcher)
+    try:
+        assert (await _next(watcher) or Event("", None)).name == "board"
+        server.terminate()
+        await asyncio.to_thread(server.wait)
+        scripted.states["a"] = "SUCCESSFUL"  # while Redis was away: its message was lost
+        server = start_redis(port)
+        # Subscribed again (within the broker's backoff): one read, the whole board sent.
+        again = await watcher.next(WITHIN + BACKOFF[1] * 2)
+        assert again is not None and again.name == "board"
+        assert {"id": "a", "status": "SUCCESSFUL"} in again.data
+        assert scripted.reads == 2
+    finally:
+        feed.unwatch(watcher)
+        here.close()
+        server.terminate()
+        server.wait()
