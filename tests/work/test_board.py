@@ -6,6 +6,8 @@ slept for."""
 from __future__ import annotations
 
 import asyncio
+import queue
+import threading
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -232,3 +234,37 @@ async def test_after_redis_comes_back_the_board_is_read_again_and_sent_whole(
         here.close()
         server.terminate()
         server.wait()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_queued_order_and_its_retry_are_published_by_whoever_made_them(
+    redis_pair: tuple[RedisBroker, RedisBroker],
+) -> None:
+    from django.tasks import TaskResultStatus
+    from django_tasks_db.models import DBTaskResult
+
+    from hello_async.streams import broker as broker_module
+    from hello_async.tasks import smoke_order
+    from hello_async.work.signals import task_requeued
+
+    listener, _ = redis_pair
+    got: queue.Queue[dict[str, Any]] = queue.Queue()
+    ready = threading.Event()
+    listener.subscribe(board.CHANNEL, got.put, on_ready=ready.set)
+    assert ready.wait(WITHIN)
+    publisher = broker_module.configure(REDIS_URL, prefix=listener.prefix)  # as apps.py does
+    try:
+        queued = smoke_order.enqueue(meats=["ribs"], flavor="Famous Dave's")  # task_enqueued
+        first = got.get(timeout=WITHIN)
+        assert first["order"]["id"] == queued.id and first["order"]["status"] == "READY"
+        # A worker's retry: the row READY again after an attempt; task_requeued publishes it.
+        DBTaskResult.objects.filter(id=queued.id).update(
+            status=TaskResultStatus.READY, worker_ids=["w1"]
+        )
+        task_requeued.send(sender=DBTaskResult, task_id=queued.id)
+        retried = got.get(timeout=WITHIN)
+        assert retried["order"]["attempts"] == 1 and retried["order"]["status"] == "READY"
+        assert retried["publisher"] == first["publisher"] and retried["seq"] == first["seq"] + 1
+        assert publisher.crosses_processes
+    finally:
+        broker_module.configure("")
