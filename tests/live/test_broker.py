@@ -17,7 +17,8 @@ import pytest
 from django.test import AsyncClient
 
 from hello_async.streams import broker as broker_module
-from hello_async.streams.broker import BACKOFF, GapDetector, LocalBroker, Message, RedisBroker
+from hello_async.streams.broker import GapDetector, LocalBroker, Message, RedisBroker
+from hello_async.streams.redis_broker import BACKOFF
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 WITHIN = 5.0  # seconds a message or a state change may take

@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from hello_async.streams.broker import BACKOFF, RedisBroker
+from hello_async.streams.broker import RedisBroker
+from hello_async.streams.redis_broker import BACKOFF
 from hello_async.streams.subscribers import Event, Streams, Subscriber
 from hello_async.work import board, orders
 from tests.live.test_broker import REDIS_URL, free_port, redis_is_up, start_redis
