@@ -37,7 +37,7 @@ logger = logging.getLogger(__name__)
 CHANNEL = "hello_async_task_ready"  # the trigger's, in hello_async/migrations/0004_*
 IDLE_SLICE = 0.1  # an idle worker notices a stop request, or a task come due, within this (s)
 RECONNECT_MAX = 30.0  # the longest wait between two tries to listen again (s)
-DUE_MAX = 64  # tasks READY for later whose times are kept; later ones are found by polling
+DUE_MAX = 64  # the nearest times of tasks READY for later kept; the rest are found by polling
 # run_after of a task queued to run at once: django-tasks-db's get_date_max(), 9999-01-01.
 _AT_ONCE = datetime(9999, 1, 1, tzinfo=UTC).timestamp()
 
@@ -169,9 +169,15 @@ class Listener:
         if delay <= 0:
             self._woken.set()
             return
+        due = time.monotonic() + delay
         with self._lock:  # the waiter takes it up within a slice
-            if len(self._dues) < DUE_MAX:
-                heapq.heappush(self._dues, time.monotonic() + delay)
+            if len(self._dues) >= DUE_MAX:
+                latest = max(self._dues)
+                if due >= latest:
+                    return  # kept are the nearest; this one is found by polling
+                self._dues.remove(latest)
+                heapq.heapify(self._dues)
+            heapq.heappush(self._dues, due)
 
     def _connect(self) -> psycopg.Connection[Any] | None:
         import psycopg
