@@ -176,19 +176,21 @@ class ConsoleMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        token: str | None = None
-        client = ""
-        cookies: list[str] = []
-        for name, value in scope.get("headers", ()):
+        headers = scope.get("headers", ())
+        for name, value in headers:  # every request: one comparison a header
             if name == HEADER:
                 token = value.decode("latin-1")
-            elif name == CLIENT_HEADER:
+                break
+        else:
+            await self.app(scope, receive, send)
+            return
+        client = ""
+        cookies: list[str] = []
+        for name, value in headers:
+            if name == CLIENT_HEADER:
                 client = value.decode("latin-1")[:32]
             elif name == b"cookie":
                 cookies.append(value.decode("latin-1"))
-        if token is None:
-            await self.app(scope, receive, send)
-            return
         if not owns(token_of_cookie(parse_cookie("; ".join(cookies)).get(COOKIE)), token):
             await _forbidden(send)
             return
