@@ -21,9 +21,11 @@ import argparse
 import importlib
 import ipaddress
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from types import FrameType
 
 # What the start-up banner lists, by URL name: each view's path from the URLconf, what it does
@@ -173,6 +175,7 @@ def serve(*, host: str, port: int, reload: bool, workers: int) -> int:
         return 2
     local: LocalUpstream | None = None
     task_workers: list[subprocess.Popen[bytes]] = []
+    metrics_dir: str | None = None
     previous_term = signal.signal(signal.SIGTERM, _raise_stop)
     try:
         if not os.environ.get("UPSTREAM_URL", "").strip():
@@ -189,6 +192,7 @@ def serve(*, host: str, port: int, reload: bool, workers: int) -> int:
             return 2
         _print_banner(host, port, os.environ["UPSTREAM_URL"], local is not None)
         task_workers = _start_task_workers()
+        metrics_dir = _share_metrics(workers=1 if reload else workers)
         uvicorn.run(
             "hello_async.asgi:application",
             host=host,
@@ -204,9 +208,25 @@ def serve(*, host: str, port: int, reload: bool, workers: int) -> int:
     finally:
         signal.signal(signal.SIGTERM, previous_term)
         _stop_task_workers(task_workers)
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+            os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
         if local is not None:
             local.stop()
             os.environ.pop("UPSTREAM_URL", None)
+
+
+def _share_metrics(*, workers: int) -> str | None:
+    """Several web workers: a fresh directory for prometheus-client's multiprocess mode, in the
+    environment before they start, so /metrics adds up every worker's figures whichever answers
+    (hello_async.ops.metrics). Returns it, to be removed at exit; None with one worker, or when
+    PROMETHEUS_MULTIPROC_DIR is set already (the caller's). The task workers, started before, do
+    not serve /metrics and keep their own."""
+    if workers < 2 or os.environ.get("PROMETHEUS_MULTIPROC_DIR", "").strip():
+        return None
+    directory = tempfile.mkdtemp(prefix="hello-async-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+    return directory
 
 
 def _setup_django() -> str | None:

@@ -27,6 +27,8 @@ import traceback
 from collections import deque
 from typing import TextIO
 
+from prometheus_client import Counter
+
 from hello_async.logs import context, taps
 from hello_async.logs.formatters import ConsoleAccessFormatter, ConsoleFormatter, JsonFormatter
 
@@ -35,6 +37,14 @@ QUEUE = 10_000  # records waiting at most (HELLO_ASYNC_LOG_QUEUE)
 STUCK = 0.5  # seconds stop() waits for a write in progress; past it the output is blocked
 ACCESS = "uvicorn.access"
 DROPPED = "%d log records dropped while the output was blocked"
+
+# The count in prometheus-client's object as well: with several processes (its multiprocess
+# mode) /metrics adds every process's up (hello_async.ops.metrics).
+RECORDS_DROPPED = Counter(
+    "hello_async_log_records_dropped",
+    "Log records dropped: HELLO_ASYNC_LOG_QUEUE were waiting for a blocked output.",
+    registry=None,
+)
 
 
 class LogWriter:
@@ -112,6 +122,7 @@ class LogWriter:
         else:
             with self._drop_lock:
                 self._dropped += 1
+            RECORDS_DROPPED.inc()
 
     @property
     def dropped(self) -> int:

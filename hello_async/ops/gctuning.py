@@ -26,7 +26,18 @@ import gc
 import logging
 from dataclasses import dataclass
 
+from prometheus_client import Gauge
+
 logger = logging.getLogger(__name__)
+
+# Each process froze its own: with several (prometheus-client's multiprocess mode) /metrics
+# shows every live process's, labelled with its pid (hello_async.ops.metrics).
+FROZEN_OBJECTS = Gauge(
+    "hello_async_gc_frozen_objects",
+    "Objects loaded at startup that the garbage collector no longer scans (gc.freeze).",
+    multiprocess_mode="liveall",
+    registry=None,
+)
 
 
 @dataclass(frozen=True)
@@ -50,6 +61,7 @@ def tune(*, freeze: bool, thresholds: tuple[int, ...] | None) -> Tuned:
         gc.collect()
         gc.freeze()
     _tuned = Tuned(frozen=gc.get_freeze_count(), thresholds=gc.get_threshold())
+    FROZEN_OBJECTS.set(_tuned.frozen)
     logger.info(
         "garbage collector: %d startup objects frozen, thresholds %s",
         _tuned.frozen,

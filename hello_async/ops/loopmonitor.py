@@ -26,11 +26,20 @@ import logging
 import threading
 import time
 
+from prometheus_client import Counter
+
 from hello_async.ops import inflight
 
 logger = logging.getLogger(__name__)
 
-_stalls_total = 0  # across monitors, for the /metrics counter; written by the tick only
+_stalls_total = 0  # across monitors; written by the tick only
+# The same count in prometheus-client's object: with several processes (its multiprocess mode)
+# /metrics adds every process's up (hello_async.ops.metrics).
+LOOP_STALLS = Counter(
+    "hello_async_loop_stalls",
+    "Times the event loop was blocked longer than HELLO_ASYNC_LOOP_STALL_MS.",
+    registry=None,
+)
 
 
 def stalls_total() -> int:
@@ -92,6 +101,7 @@ class LoopMonitor:
                 continue
             self.stalls += 1
             _stalls_total += 1
+            LOOP_STALLS.inc()
             if self._reported_tick == self._tick_number - 1:
                 logger.warning("Event loop ran again after a stall of %.0f ms", late * 1000)
             else:

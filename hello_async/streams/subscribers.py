@@ -21,10 +21,30 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from prometheus_client import Counter, Gauge
 
 from hello_async.errors import HelloAsyncError
 
 LINE_ENDS = re.compile(r"\r\n|\r|\n")
+
+# The process's figures in prometheus-client's objects as well: with several processes (its
+# multiprocess mode) /metrics adds every process's up (hello_async.ops.metrics).
+STREAMS_OPEN = Gauge(
+    "hello_async_sse_streams_open",
+    "Event streams open (live view, consoles, boards).",
+    multiprocess_mode="livesum",
+    registry=None,
+)
+STREAMS_REFUSED = Counter(
+    "hello_async_sse_refused",
+    "Event streams refused with 503: their feed's cap was open.",
+    registry=None,
+)
+STREAMS_DROPPED = Counter(
+    "hello_async_sse_dropped",
+    "Event streams ended because their client fell HELLO_ASYNC_SSE_QUEUE events behind.",
+    registry=None,
+)
 
 
 class Busy(HelloAsyncError):
@@ -93,6 +113,7 @@ class Subscriber:
         if event is not None and queue.qsize() >= self.limit:
             self.dropped = True
             self._streams.dropped_total += 1
+            STREAMS_DROPPED.inc()
             while not queue.empty():  # what it has not read is not sent
                 queue.get_nowait()
             queue.put_nowait(Event("dropped", {"reason": "too slow", "limit": self.limit}))
@@ -148,8 +169,10 @@ class Streams:
                 raise Busy("The server is shutting down; try again shortly.")
             if self._count.get(feed, 0) >= cap:
                 self.refused_total += 1
+                STREAMS_REFUSED.inc()
                 raise Busy(f"Too many live streams open ({cap}); try again shortly.")
             self._count[feed] = self._count.get(feed, 0) + 1
+            STREAMS_OPEN.inc()
         subscriber = Subscriber(self, limit, feed=feed, endless=endless)
         if endless:
             with self._lock:
@@ -159,6 +182,7 @@ class Streams:
     def release(self, subscriber: Subscriber) -> None:
         with self._lock:
             self._count[subscriber.feed] -= 1
+            STREAMS_OPEN.dec()
             self._endless.discard(subscriber)
 
     def end_endless(self) -> int:

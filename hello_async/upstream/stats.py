@@ -1,17 +1,18 @@
-"""What the upstream calls of this process took, and how they failed: plain counters.
+"""What the upstream calls of this process took, and how they failed.
 
-The client records each call here; ``/metrics`` (hello_async.ops.metrics) reads them when it is
-scraped, so the client needs no metrics library. Written on the event loop and from the sync
-views' threads: each record is a few integer additions under one lock.
+The client records each call here (:class:`timed_call`); ``/metrics`` (hello_async.ops.metrics)
+reads the figures when it is scraped, so the client needs no metrics library. They are kept in
+prometheus-client's objects: with several processes (its multiprocess mode) each process's go
+to a file of its own, which ``/metrics`` adds up. Written on the event loop and from the sync
+views' threads (prometheus-client's objects take a lock).
 """
 
 from __future__ import annotations
 
-import bisect
-import threading
 import time
-from dataclasses import dataclass, field
 from types import TracebackType
+
+from prometheus_client import Counter, Histogram
 
 from hello_async.errors import UpstreamError
 from hello_async.upstream.errors import error_kind
@@ -19,29 +20,16 @@ from hello_async.upstream.errors import error_kind
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 ERROR_KINDS = ("timeout", "unavailable", "bad_status", "bad_response")
 
-
-@dataclass
-class CallStats:
-    """Call durations by bucket (upper bounds :data:`BUCKETS`, then +Inf), and errors by kind."""
-
-    counts: list[int] = field(default_factory=lambda: [0] * (len(BUCKETS) + 1))
-    seconds: float = 0.0
-    errors: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ERROR_KINDS, 0))
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def record(self, seconds: float, error: str | None = None) -> None:
-        with self._lock:
-            self.counts[bisect.bisect_left(BUCKETS, seconds)] += 1
-            self.seconds += seconds
-            if error is not None:
-                self.errors[error] += 1
-
-    def snapshot(self) -> tuple[list[int], float, dict[str, int]]:
-        with self._lock:
-            return list(self.counts), self.seconds, dict(self.errors)
-
-
-STATS = CallStats()
+DURATIONS = Histogram(
+    "hello_async_upstream_request_duration_seconds",
+    "Time of one upstream GET, from the call to the whole body or the error.",
+    buckets=BUCKETS,
+    registry=None,
+)
+ERRORS = Counter(
+    "hello_async_upstream_errors", "Upstream calls that failed, by kind.", ["kind"], registry=None
+)
+_ERRORS_BY_KIND = {kind: ERRORS.labels(kind) for kind in ERROR_KINDS}  # each shown from 0
 
 
 class timed_call:  # noqa: N801 (used as a function: ``with stats.timed_call():``)
@@ -58,5 +46,6 @@ class timed_call:  # noqa: N801 (used as a function: ``with stats.timed_call():`
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        kind = error_kind(exc) if isinstance(exc, UpstreamError) else None
-        STATS.record(time.perf_counter() - self.started, kind)
+        DURATIONS.observe(time.perf_counter() - self.started)
+        if isinstance(exc, UpstreamError):
+            _ERRORS_BY_KIND[error_kind(exc)].inc()

@@ -40,10 +40,34 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from django.conf import settings
+from prometheus_client import Counter as PrometheusCounter
+from prometheus_client import Gauge
 
 from hello_async.errors import Busy
 
 logger = logging.getLogger(__name__)
+
+# The process's figures in prometheus-client's objects as well: with several processes (its
+# multiprocess mode) /metrics adds every process's up (hello_async.ops.metrics).
+JOBS_PENDING = Gauge(
+    "hello_async_background_jobs_pending",
+    "Background jobs submitted and not yet finished.",
+    multiprocess_mode="livesum",
+    registry=None,
+)
+JOBS_DONE = PrometheusCounter(
+    "hello_async_background_jobs_done", "Background jobs that ended well.", registry=None
+)
+JOBS_FAILED = PrometheusCounter(
+    "hello_async_background_jobs_failed",
+    "Background jobs that raised an exception.",
+    registry=None,
+)
+JOBS_CANCELLED = PrometheusCounter(
+    "hello_async_background_jobs_cancelled",
+    "Background jobs cancelled (at shutdown, past the grace).",
+    registry=None,
+)
 
 Work = Callable[[], Coroutine[Any, Any, object]]
 
@@ -165,6 +189,7 @@ class BackgroundWork:
             else:
                 self._admitted += 1
                 refused = False
+                JOBS_PENDING.inc()
         if refused:
             raise BackgroundFull(
                 f"Too much background work pending ({self.max_pending}); try again shortly."
@@ -174,6 +199,7 @@ class BackgroundWork:
         with self._lock:
             self._admitted -= 1
             self._idle.notify_all()
+        JOBS_PENDING.dec()
 
     def _start(self, work: Work, name: str) -> None:
         try:
@@ -207,9 +233,11 @@ class BackgroundWork:
             logger.exception("Background task %r failed", name)
             with self._lock:
                 self._failed += 1
+            JOBS_FAILED.inc()
         else:
             with self._lock:
                 self._done += 1
+            JOBS_DONE.inc()
 
     def _forget_task(self, task: asyncio.Task[None]) -> None:
         with self._lock:
@@ -217,6 +245,7 @@ class BackgroundWork:
             self._cancelled += task.cancelled()
             self._admitted -= 1
             self._idle.notify_all()
+        _count_end(cancelled=task.cancelled())
 
     def _forget_future(self, future: concurrent.futures.Future[None]) -> None:
         with self._lock:
@@ -224,6 +253,7 @@ class BackgroundWork:
             self._cancelled += future.cancelled()
             self._admitted -= 1
             self._idle.notify_all()
+        _count_end(cancelled=future.cancelled())
 
     # --- observing --------------------------------------------------------------------------
 
@@ -250,6 +280,12 @@ class BackgroundWork:
         """Wait until the serving loop's tasks are all finished."""
         while self._tasks:
             await asyncio.wait(set(self._tasks))
+
+
+def _count_end(*, cancelled: bool) -> None:
+    JOBS_PENDING.dec()
+    if cancelled:
+        JOBS_CANCELLED.inc()
 
 
 def log_cut(names: Iterable[str], grace: float) -> None:

@@ -110,13 +110,18 @@ async def test_metrics_counts_background_jobs(
 ) -> None:
     time_scale(0.05)  # the job counts for 250 ms: still pending when /metrics answers
     fake_upstream.handler = lambda request: httpx.Response(500)
+    # The process's counters, across the session's tests: what this one adds.
+    before = (await AsyncClient().get("/metrics")).content.decode()
     await AsyncClient().get("/async/")
     pending = (await AsyncClient().get("/metrics")).content.decode()
     assert sample(pending, "hello_async_background_jobs_pending") == 1
     await serving.await_idle()
     done = (await AsyncClient().get("/metrics")).content.decode()
     assert sample(done, "hello_async_background_jobs_pending") == 0
-    assert sample(done, "hello_async_background_jobs_failed_total") == 1
+    failed = "hello_async_background_jobs_failed_total"
+    assert sample(done, failed) == sample(before, failed) + 1
+    finished = "hello_async_background_jobs_done_total"
+    assert sample(done, finished) == sample(before, finished)
 
 
 # --- /readyz asks the upstream at most once per HELLO_ASYNC_READY_CACHE_SECONDS ------------------
