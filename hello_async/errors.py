@@ -30,6 +30,10 @@ class HelloAsyncError(Exception):
         super().__init__(message)
         self.message = message
 
+    def shown(self, *, detailed: bool) -> str:
+        """What a client is told: the message, or in production its public message if any."""
+        return self.message if detailed or self.public_message is None else self.public_message
+
 
 class BadRequest(HelloAsyncError):
     status_code = 400

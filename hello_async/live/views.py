@@ -7,6 +7,7 @@ import contextvars
 import itertools
 import logging
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -61,7 +62,9 @@ async def smoke_some_meats_live(request: HttpRequest) -> HttpResponse | Streamin
         try:
             result = await kitchen.asmoke_some_meats()
         except UpstreamError as exc:
-            send("error", exc.message, last=True)
+            # As web/middleware.py answers it: the detail in the log, a stranger told what failed.
+            logger.warning("The live smoke failed (request %s): %s", request_id, exc)
+            send("error", exc.shown(detailed=not settings.PRODUCTION), last=True)
         except Exception:
             logger.exception("The live smoke failed")
             send("error", "Internal error: the smoke failed.", last=True)

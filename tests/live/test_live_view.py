@@ -317,3 +317,27 @@ def test_an_endless_stream_ends_at_its_age_with_a_retry_hint(short_lived: str) -
         last = [line for line in got if line][-1]
         assert last.startswith("retry: ") and 1000 <= int(last.split()[1]) <= 3000
     wait_streams_closed(short_lived)  # their places given back
+
+
+def test_in_production_the_error_event_names_what_failed_not_the_upstream() -> None:
+    """The stream's error event is told as the middleware tells a 502: the upstream's address
+    and status go to the log, a stranger reads only what failed."""
+    from tests.test_settings import STRONG_KEY
+
+    process, url = uvicorn_server(
+        {
+            "UPSTREAM_URL": "http://127.0.0.1:9/",  # the discard port: nothing listens there
+            "DJANGO_SECRET_KEY": STRONG_KEY,
+            "DJANGO_ALLOWED_HOSTS": "*",
+            "DJANGO_SECURE_SSL_REDIRECT": "0",
+            "HELLO_ASYNC_TIME_SCALE": str(SCALE),
+        }
+    )
+    try:
+        with httpx.stream("GET", url + "/smoke_some_meats/live/", timeout=30) as response:
+            assert response.status_code == 200
+            named = [(name, data) for name, data, _ in events(response) if name == "error"]
+        assert named == [("error", "upstream unavailable")]
+        process.wait_for(r"The live smoke failed \(request \S+\): .*127\.0\.0\.1:9")
+    finally:
+        process.terminate()
