@@ -62,7 +62,9 @@ class ErrorResponseMiddleware:
 def error_response(exc: HelloAsyncError, *, detailed: bool = True) -> HttpResponse:
     """The error's one-line answer; with ``detailed`` off, its public message if it has one."""
     response = HttpResponse(
-        f"{exc.shown(detailed=detailed)}\n", status=exc.status_code, content_type="text/plain; charset=utf-8"
+        f"{exc.shown(detailed=detailed)}\n",
+        status=exc.status_code,
+        content_type="text/plain; charset=utf-8",
     )
     retry_after = getattr(exc, "retry_after", None)
     if retry_after is not None:  # a 503 that says when to come back (too many live streams)
