@@ -148,3 +148,46 @@ def test_refusals_and_open_streams_are_the_servers_in_every_scrape(two_workers) 
     assert [sample(text, "hello_async_sse_refused_total") for text in scrapes] == [refused] * 6
     open_streams = [sample(text, "hello_async_sse_streams_open") for text in scrapes]
     assert open_streams == [4 - refused] * 6
+
+
+@pytest.mark.server
+def test_gunicorn_with_the_deploy_config_adds_up_its_workers(
+    tmp_path: Path, unused_tcp_port: int
+) -> None:
+    directory = tmp_path / "metrics"
+    directory.mkdir()
+    (directory / "counter_1.db").write_bytes(b"stale")  # an earlier run's: removed at start
+    env = {
+        **os.environ,
+        "PROMETHEUS_MULTIPROC_DIR": str(directory),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        "UPSTREAM_URL": "http://127.0.0.1:9",
+        "WEB_CONCURRENCY": "2",
+        "BIND": f"127.0.0.1:{unused_tcp_port}",
+    }
+    argv = [sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py"]
+    process = Process(argv, env=env)
+    try:
+        first = process.wait_for(r"hello_async ready")
+        process.wait_for(r"hello_async ready", start=process.index(first.re.pattern) + 1)
+        url = f"http://127.0.0.1:{unused_tcp_port}"
+        with httpx.Client(base_url=url, headers={"Connection": "close"}, timeout=10) as http:
+            for _ in range(50):
+                assert http.get("/").status_code == 200
+            scrapes = [http.get("/metrics").text for _ in range(6)]
+        assert [sample(text, ROOT_OK) for text in scrapes] == [50] * 6
+        assert not (directory / "counter_1.db").exists()
+        pids = set(re.findall(r'hello_async_gc_frozen_objects\{pid="(\d+)"\}', scrapes[-1]))
+        assert len(pids) == 2
+        killed = min(pids)
+        booted = len([line for line in process.lines if "Booting worker" in line])
+        os.kill(int(killed), signal.SIGKILL)
+        # Gunicorn reaps it, runs child_exit (its live figures dropped), then boots another.
+        sent = process.wait_for(rf"Worker \(pid:{killed}\) was sent SIGKILL")
+        process.wait_for(r"Booting worker", start=process.index(sent.re.pattern))
+        assert len([line for line in process.lines if "Booting worker" in line]) == booted + 1
+        assert not list(directory.glob(f"gauge_live*_{killed}.db"))
+        assert list(directory.glob(f"counter_{killed}.db"))  # its requests still count
+    finally:
+        code = process.terminate()
+    assert code == 0, process.output()
