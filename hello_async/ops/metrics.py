@@ -18,6 +18,8 @@ worker process. Without it (one process) the figures are read from the owners in
     hello_async_background_jobs_failed_total counter    work.background          sum
     hello_async_background_jobs_cancelled_total
                                              counter    work.background          sum
+    hello_async_background_jobs_refused_total
+                                             counter    work.background          sum
     hello_async_loop_stalls_total            counter    ops.loopmonitor          sum
     hello_async_gc_frozen_objects            gauge      ops.gctuning             each live one's,
                                                                                  labelled {pid}
@@ -74,6 +76,7 @@ OWNED = (
     background.JOBS_DONE,
     background.JOBS_FAILED,
     background.JOBS_CANCELLED,
+    background.JOBS_REFUSED,
     loopmonitor.LOOP_STALLS,
     gctuning.FROZEN_OBJECTS,
     subscribers.STREAMS_OPEN,

@@ -68,6 +68,11 @@ JOBS_CANCELLED = PrometheusCounter(
     "Background jobs cancelled (at shutdown, past the grace).",
     registry=None,
 )
+JOBS_REFUSED = PrometheusCounter(
+    "hello_async_background_jobs_refused",
+    "Background jobs refused (503) while HELLO_ASYNC_BACKGROUND_MAX were pending.",
+    registry=None,
+)
 
 Work = Callable[[], Coroutine[Any, Any, object]]
 
@@ -191,6 +196,7 @@ class BackgroundWork:
                 refused = False
                 JOBS_PENDING.inc()
         if refused:
+            JOBS_REFUSED.inc()
             raise BackgroundFull(
                 f"Too much background work pending ({self.max_pending}); try again shortly."
             )

@@ -11,7 +11,12 @@ from typing import Any
 import pytest
 from asgiref.sync import sync_to_async
 
-from hello_async.work.background import BackgroundFull, BackgroundWork, ain_own_thread
+from hello_async.work.background import (
+    JOBS_REFUSED,
+    BackgroundFull,
+    BackgroundWork,
+    ain_own_thread,
+)
 
 
 @pytest.mark.asyncio
@@ -136,6 +141,7 @@ async def test_past_max_pending_submit_refuses_before_anything_starts() -> None:
 
         return work
 
+    refused_before = refused_total()
     owner.submit(job("first"), name="job")
     owner.submit(job("second"), name="job")
     with pytest.raises(BackgroundFull) as refused:
@@ -145,6 +151,7 @@ async def test_past_max_pending_submit_refuses_before_anything_starts() -> None:
     assert started == ["first", "second"]
     assert owner.counts().pending == 2
     assert owner.refused() == 1
+    assert refused_total() == refused_before + 1  # /metrics: hello_async_background_jobs_refused
 
     release.set()
     await owner.await_idle()
@@ -152,6 +159,11 @@ async def test_past_max_pending_submit_refuses_before_anything_starts() -> None:
     await owner.await_idle()
     assert started == ["first", "second", "fourth"]
     assert owner.counts().as_dict() == {"pending": 0, "done": 3, "failed": 0, "cancelled": 0}
+
+
+def refused_total() -> float:
+    (family,) = JOBS_REFUSED.collect()
+    return sum(sample.value for sample in family.samples if sample.name.endswith("_total"))
 
 
 def test_the_bound_holds_for_work_on_the_background_thread() -> None:
