@@ -26,6 +26,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from types import FrameType
 
 # What the start-up banner lists, by URL name: each view's path from the URLconf, what it does
@@ -80,18 +81,25 @@ def _raise_stop(signum: int, frame: FrameType | None) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hello-async", description=__doc__.split("\n\n")[0])
-    commands = parser.add_subparsers(dest="command")
+    summary = __doc__.split("\n\n")[0].replace("``", "")
+    parser = argparse.ArgumentParser(prog="hello-async", description=summary)
+    # serve is the default command: `hello-async --port 9000` is `hello-async serve --port 9000`,
+    # so the top-level help shows its options too (main() always hands them to serve).
+    defaults = parser.add_argument_group("serve's options (serve is the default command)")
+    _add_serve_options(defaults.add_argument)
+    commands = parser.add_subparsers(dest="command", title="commands")
     serve = commands.add_parser("serve", help="serve the project with Uvicorn (the default)")
-    serve.add_argument("--host", default="127.0.0.1", help="bind address (default: %(default)s)")
-    serve.add_argument("--port", type=int, default=8000, help="port (default: %(default)s)")
-    serve.add_argument("--reload", action="store_true", help="restart when code changes")
-    serve.add_argument(
-        "--workers", type=_positive_int, default=1, help="worker processes (default: 1)"
-    )
+    _add_serve_options(serve.add_argument)
     for name, (_, help_text) in COMMAND_MODULES.items():
         commands.add_parser(name, help=f"{help_text} (hello-async {name} --help)", add_help=False)
     return parser
+
+
+def _add_serve_options(add: Callable[..., argparse.Action]) -> None:
+    add("--host", default="127.0.0.1", help="bind address (default: %(default)s)")
+    add("--port", type=int, default=8000, help="port (default: %(default)s)")
+    add("--reload", action="store_true", help="restart when code changes")
+    add("--workers", type=_positive_int, default=1, help="worker processes (default: 1)")
 
 
 def _positive_int(raw: str) -> int:
@@ -161,6 +169,7 @@ def refuse_exposed_local_mode(host: str) -> str | None:
 
 def serve(*, host: str, port: int, reload: bool, workers: int) -> int:
     import uvicorn
+    from django.conf import settings
     from django.core.exceptions import ImproperlyConfigured
 
     from hello_async.upstream.local import LocalUpstream, LocalUpstreamError
@@ -181,8 +190,10 @@ def serve(*, host: str, port: int, reload: bool, workers: int) -> int:
         if not os.environ.get("UPSTREAM_URL", "").strip():
             local = LocalUpstream()
             try:
-                # In the environment, so every worker process (and the reloader's) shares it.
-                os.environ["UPSTREAM_URL"] = local.start()
+                # In the environment, so every worker process (and the reloader's) shares it;
+                # and in the settings, which the check above has loaded already: else this
+                # process's server would start an httpbin of its own beside this one.
+                os.environ["UPSTREAM_URL"] = settings.UPSTREAM_URL = local.start()
             except LocalUpstreamError as exc:
                 print(f"hello-async: {exc}", file=sys.stderr)
                 return 1

@@ -12,12 +12,17 @@ from hello_async import cli
 from tests.support.servers import Process
 
 
-def test_help_lists_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
+def test_help_lists_the_commands_and_the_default_commands_options(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     with pytest.raises(SystemExit) as exited:
         cli.main(["--help"])
     assert exited.value.code == 0
     out = capsys.readouterr().out
-    assert "serve" in out and "bench" in out
+    assert "serve" in out and "bench" in out and "worker" in out
+    # serve is the default command: what README promises `hello-async --help` lists.
+    for option in ("--host", "--port", "--reload", "--workers"):
+        assert option in out
 
 
 @pytest.mark.parametrize("workers", ["0", "many"])
@@ -57,6 +62,22 @@ def test_serve_starts_httpbin_migrates_serves_and_drains_on_sigterm(tmp_path: Pa
     assert "Background work drained: 1 done, 0 failed, 0 cancelled" in process.output()
     with pytest.raises(httpx.ConnectError):
         httpx.get(upstream_url + "/", timeout=5)
+
+
+def test_the_first_screen_is_the_banner_then_uvicorn_and_one_httpbin(tmp_path: Path) -> None:
+    process = serve(tmp_path, PYTHONWARNINGS="default")  # warnings shown, as a terminal shows them
+    try:
+        upstream_url = process.wait_for(r"upstream: (http://\S+), local httpbin").group(1)
+        process.wait_for(r"Uvicorn running on")
+        ready = process.wait_for(r"hello_async ready: upstream (http://\S+)").group(1)
+    finally:
+        process.terminate()
+    # Nothing before the banner: no runpy warning from the httpbin child started with -m.
+    assert process.lines[0].startswith("hello_async: serving on http://")
+    assert "RuntimeWarning" not in process.output()
+    # The server calls the httpbin the banner names, and starts none of its own.
+    assert ready == upstream_url
+    assert "UPSTREAM_URL is not set" not in process.output()
 
 
 def test_serve_refuses_production_without_a_secret_key(tmp_path: Path) -> None:

@@ -1,28 +1,31 @@
 """A local httpbin on loopback: the article's upstream (https://httpbin.org), offline.
 
-``python -m hello_async.upstream.local`` serves the ``httpbin`` package's app with Werkzeug's
-threaded server on a free port and prints ``LISTENING <url>`` once the socket is bound.
-:class:`LocalUpstream` runs that as a child process; :func:`ensure_started` keeps one per
-process for settings without ``UPSTREAM_URL``, stopped at exit. The child also watches its
-parent and exits when the parent is gone, so a SIGKILLed server leaves no orphan behind.
+:class:`LocalUpstream` runs ``python -m hello_async.upstream.local_server`` (httpbin on a free
+port, a module of its own that this process never imports) as a child process and reads the URL
+it prints; :func:`ensure_started` keeps one per process for settings without ``UPSTREAM_URL``,
+stopped at exit. httpbin (and Flask under it) is in the ``upstream`` dependency group, which a
+production install leaves out: there, set ``UPSTREAM_URL``.
 """
 
 from __future__ import annotations
 
-import argparse
 import atexit
-import contextlib
+import importlib.util
 import logging
 import os
 import subprocess
 import sys
 import threading
-import time
 from types import TracebackType
 
 logger = logging.getLogger(__name__)
 
 READY_PREFIX = "LISTENING "
+MISSING_HTTPBIN = (
+    "the local httpbin cannot start: httpbin is not installed. It is in the 'upstream' "
+    "dependency group, which a production install leaves out: set UPSTREAM_URL to the "
+    "upstream to call, or install the group (uv sync --group upstream; uv run installs it)."
+)
 
 
 class LocalUpstreamError(RuntimeError):
@@ -46,7 +49,9 @@ class LocalUpstream:
     def start(self) -> str:
         if self.url is not None:
             return self.url
-        cmd = [sys.executable, "-m", "hello_async.upstream.local"]
+        if importlib.util.find_spec("httpbin") is None:
+            raise LocalUpstreamError(MISSING_HTTPBIN)
+        cmd = [sys.executable, "-m", "hello_async.upstream.local_server"]
         cmd += ["--host", self.host, "--port", str(self.port), "--parent", str(os.getpid())]
         self._process = subprocess.Popen(
             cmd, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True
@@ -118,35 +123,3 @@ def stop_started() -> None:
         upstream, _process_upstream = _process_upstream, None
     if upstream is not None:
         upstream.stop()
-
-
-def _watch_parent(parent: int) -> None:
-    while os.getppid() == parent:
-        time.sleep(0.5)
-    os._exit(0)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Serve httpbin on loopback.")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--parent", type=int, default=0, help="exit when this process is gone")
-    args = parser.parse_args(argv)
-
-    logging.basicConfig(level=logging.WARNING)
-    logging.getLogger("httpbin").setLevel(logging.ERROR)  # "flasgger is not installed"
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log
-    from httpbin import app
-    from werkzeug.serving import make_server
-
-    server = make_server(args.host, args.port, app, threaded=True)
-    if args.parent:
-        threading.Thread(target=_watch_parent, args=(args.parent,), daemon=True).start()
-    print(f"{READY_PREFIX}http://{args.host}:{server.server_port}", flush=True)
-    with contextlib.suppress(KeyboardInterrupt):
-        server.serve_forever()
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -73,7 +73,7 @@ def local_upstream_children(pid: int) -> list[int]:
             # "pid (comm) state ppid ...": comm may hold spaces, so split after the last ")".
             if (
                 int(stat.rsplit(")", 1)[1].split()[1]) == pid
-                and b"hello_async.upstream.local" in argv
+                and b"hello_async.upstream.local_server" in argv
             ):
                 found.append(int(entry.name))
     return found
