@@ -26,6 +26,7 @@ logger = logging.getLogger("django.request")
 
 LEAN_MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "hello_async.web.hosts.AllowedHostsMiddleware",  # the Host check of CommonMiddleware
     "hello_async.web.middleware.ErrorResponseMiddleware",
     "hello_async.ops.requestmetrics.RouteMiddleware",  # the route label of the request metrics
 ]

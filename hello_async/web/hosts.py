@@ -1,0 +1,58 @@
+"""The Host header checked against ``ALLOWED_HOSTS`` on the lean middleware chain.
+
+Django checks the Host header only when something calls ``request.get_host()``. In
+``settings.MIDDLEWARE`` that is ``CommonMiddleware``, on every request. The fast path's lean chain
+(hello_async.fastpath.chain) has no CommonMiddleware, so without this middleware a lean view
+answered a request naming any host. Here ``get_host()`` raises ``DisallowedHost`` and the
+handler turns it into Django's 400, with its ``django.security.DisallowedHost`` log line, as it
+does on the full chain.
+
+The lean views are the cheap ones, so the check is remembered: a ``Host`` header that
+``get_host()`` accepted is accepted again without parsing it and matching it against every
+pattern. That holds because ``get_host()``'s answer depends only on that header and the settings
+(which do not change while a process serves), and only while ``USE_X_FORWARDED_HOST`` is off (the
+host is then the ``Host`` header; otherwise every request goes to ``get_host()``). Only accepted
+values are kept, at most :data:`REMEMBERED` of them, each no longer than a DNS name and a port:
+with a wildcard in ``ALLOWED_HOSTS`` a stranger can fill the set, and the hosts past it are
+checked in full each time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from asgiref.sync import markcoroutinefunction
+from django.conf import settings
+from django.http import HttpRequest, HttpResponseBase
+
+GetResponse = Callable[[HttpRequest], Awaitable[HttpResponseBase]]
+
+REMEMBERED = 64
+LONGEST = 253 + len(":65535")  # a DNS name, and a port
+
+
+class AllowedHostsMiddleware:
+    """``request.get_host()`` on each request, an accepted ``Host`` header remembered."""
+
+    sync_capable = False  # the lean chain is async only: no sync mode to test on each call
+    async_capable = True
+
+    def __init__(self, get_response: GetResponse) -> None:
+        self.get_response = get_response
+        self.accepted: set[str] = set()
+        self.remember = not settings.USE_X_FORWARDED_HOST
+        markcoroutinefunction(self)
+
+    async def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        host = request.META.get("HTTP_HOST")
+        if host not in self.accepted:
+            request.get_host()  # DisallowedHost unless an allowed host is named
+            accepted = self.accepted
+            if (
+                self.remember
+                and isinstance(host, str)
+                and len(host) <= LONGEST
+                and len(accepted) < REMEMBERED
+            ):
+                accepted.add(host)
+        return await self.get_response(request)
