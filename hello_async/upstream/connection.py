@@ -12,17 +12,14 @@ Errors are HTTPX's, raised ``from`` the socket's when there is one.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, cast
+from collections.abc import AsyncIterator, Callable
+from typing import cast
 
 import httptools
 import httpx
 
-from hello_async.upstream.limits import ResponseRefused
+from hello_async.upstream.limits import ResponseLimits, ResponseRefused
 from hello_async.upstream.wire import WireCount
-
-if TYPE_CHECKING:
-    from hello_async.upstream.transport import Http11Transport
 
 Origin = tuple[str, str, int]
 
@@ -30,13 +27,24 @@ READ_HIGH_WATER = 256 * 1024  # buffered body bytes beyond which reading pauses
 
 
 class Connection(asyncio.Protocol):
-    """One HTTP/1.1 connection: writes a request, parses its response."""
+    """One HTTP/1.1 connection: writes a request, parses its response.
 
-    def __init__(self, pool: Http11Transport, origin: Origin) -> None:
-        self._pool = pool
-        self._limits = pool.response_limits
+    The pool that owns it is not imported: it hands in ``on_close``, called once when the
+    connection closes, so the pool forgets it.
+    """
+
+    def __init__(
+        self,
+        origin: Origin,
+        *,
+        loop: asyncio.AbstractEventLoop,
+        limits: ResponseLimits,
+        on_close: Callable[[Connection], None],
+    ) -> None:
+        self._on_close = on_close
+        self._limits = limits
         self.origin = origin
-        self._loop = pool.loop
+        self._loop = loop
         self.transport: asyncio.Transport | None = None
         self._parser = httptools.HttpResponseParser(self)
         self.closed = False
@@ -121,7 +129,7 @@ class Connection(asyncio.Protocol):
         drained = self._drained
         if drained is not None and not drained.done():
             drained.set_result(None)
-        self._pool._forget(self)
+        self._on_close(self)
 
     def pause_writing(self) -> None:
         self._write_paused = True
@@ -273,7 +281,7 @@ class Connection(asyncio.Protocol):
             self.closed = True
             if self.transport is not None:
                 self.transport.close()
-            self._pool._forget(self)
+            self._on_close(self)
 
     def _refuse(self, refused: ResponseRefused) -> None:
         """A limit broken inside a parser callback: stop parsing (data_received fails the call)."""
@@ -321,10 +329,10 @@ class Connection(asyncio.Protocol):
 
 
 class StreamedBody(httpx.AsyncByteStream):
-    """The rest of a response body, as it arrives; gives the connection back when done."""
+    """The rest of a response body, as it arrives; ``release`` returns the connection at the end."""
 
-    def __init__(self, pool: Http11Transport, connection: Connection) -> None:
-        self._pool = pool
+    def __init__(self, connection: Connection, release: Callable[[Connection], None]) -> None:
+        self._release = release
         self._connection = connection
         self._released = False
 
@@ -340,4 +348,4 @@ class StreamedBody(httpx.AsyncByteStream):
     async def aclose(self) -> None:
         if not self._released:
             self._released = True
-            self._pool._release(self._connection)
+            self._release(self._connection)

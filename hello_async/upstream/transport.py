@@ -139,7 +139,7 @@ class Http11Transport(httpx.AsyncBaseTransport):
             return httpx.Response(
                 connection.status,
                 headers=connection.headers,
-                stream=StreamedBody(self, connection),
+                stream=StreamedBody(connection, self._release),
                 extensions=extensions,
             )
         self._release(connection)
@@ -246,7 +246,9 @@ class Http11Transport(httpx.AsyncBaseTransport):
         self, origin: Origin, timeouts: dict[str, float | None], request: httpx.Request
     ) -> Connection:
         scheme, host, port = origin
-        connection = Connection(self, origin)
+        connection = Connection(
+            origin, loop=self.loop, limits=self.response_limits, on_close=self._forget
+        )
         self._connections.add(connection)
         ssl_context: ssl.SSLContext | None = None
         server_hostname: str | None = None
