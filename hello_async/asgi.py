@@ -13,6 +13,10 @@ Four plain ASGI wrappers go around it (all pass the lifespan scope through untou
     ConsoleMiddleware         ties a request sent from a console page to that page's stream
     BodyLimitMiddleware       413 for a body over HELLO_ASYNC_MAX_BODY_BYTES, before Django
                               reads it
+
+and in local mode one more, inside them, around the handler itself:
+
+    LoopbackOnlyMiddleware    403 for a client that is not a loopback address
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from hello_async.live.console import ConsoleMiddleware  # noqa: E402
 from hello_async.ops.inflight import InFlightMiddleware  # noqa: E402
 from hello_async.ops.requestmetrics import RequestMetricsMiddleware  # noqa: E402
 from hello_async.web.limits import BodyLimitMiddleware  # noqa: E402
+from hello_async.web.loopback import LoopbackOnlyMiddleware  # noqa: E402
 
 handler: LifespanASGIHandler
 if settings.HELLO_ASYNC_FASTPATH:
@@ -46,6 +51,8 @@ else:
 
 # The handler is typed with asgiref's TypedDict events; the wrappers use plain mappings.
 django_application = cast(ASGIApp, handler)
+if not settings.PRODUCTION:  # local mode trusts the Host header: loopback clients only
+    django_application = LoopbackOnlyMiddleware(django_application)
 application = RequestMetricsMiddleware(
     InFlightMiddleware(ConsoleMiddleware(BodyLimitMiddleware(django_application)))
 )
