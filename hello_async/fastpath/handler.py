@@ -3,7 +3,8 @@
 Stock Django runs every ASGI request in a ``ThreadSensitiveContext`` and sends it through a
 thread several times even when no code of the request is sync: the ``request_started`` receivers,
 every ``MiddlewareMixin`` hook, and ``response.close()``. Here each of those stays on the loop
-unless the request's own code made a thread (hello_async.fastpath.signals, .middleware), and:
+unless the request's own code made a thread, or a receiver other than Django's own is connected
+(hello_async.fastpath.signals, .middleware), and:
 
 * ``respond()`` races the view against the client's disconnect as Django's ``TaskGroup`` does,
   with a done callback instead of the group (fork ``respond``);
@@ -95,7 +96,7 @@ class FastASGIHandler(LifespanASGIHandler):
 
         with closing(body_file):
             set_script_prefix(get_script_prefix(scope))
-            if self.inline:  # hello_async: inline when its receivers are all sync
+            if self.inline:  # hello_async: inline when its receivers are all Django's
                 await asend_request_started(self.__class__, scope)
             else:
                 await signals.request_started.asend(sender=self.__class__, scope=scope)

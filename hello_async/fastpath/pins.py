@@ -24,6 +24,7 @@ COPIES: dict[str, tuple[str, ...]] = {
         "asgiref.sync.ThreadSensitiveContext.__aenter__",
         "asgiref.sync.ThreadSensitiveContext.__aexit__",
         "django.dispatch.dispatcher.Signal.send",
+        "django.dispatch.dispatcher.Signal._live_receivers",  # private: read by fastpath.signals
         "django.http.response.HttpResponseBase.close",
     ),
     "middleware": ("django.utils.deprecation.MiddlewareMixin.__acall__",),
@@ -113,6 +114,9 @@ PINS: dict[str, str] = {
         "9884d093ffc5b7f4e003003f3c7b46d4a00fc326576101ead020ae571558db94"
     ),
     "django.db.reset_queries": ("5186289dbea3b12162c035501e7ed96d9b88916b2b6aa4495fbddb8a71743ba8"),
+    "django.dispatch.dispatcher.Signal._live_receivers": (
+        "c6a44e29499bed55d470616f62763f8a9ca03c5756b6d8f7407d8c3fa982d2a7"
+    ),
     "django.dispatch.dispatcher.Signal.send": (
         "4b4651ac9e68e28b37e85044fb3342e02542be4f589aea0ce84e618adf237365"
     ),

@@ -84,6 +84,11 @@ def fast_reset_urlconf(sender: Any, **kwargs: Any) -> None:
         del urlconfs.value
 
 
+# Django's own request_started / request_finished receivers: the only ones the handler sends
+# inline on the loop (hello_async.fastpath.signals); their stand-ins below.
+DJANGOS: frozenset[Callable[..., Any]] = frozenset(
+    {reset_queries, close_old_connections, close_caches, reset_urlconf}
+)
 FAST: dict[Callable[..., Any], Callable[..., Any]] = {
     reset_queries: fast_reset_queries,
     close_old_connections: fast_close_old_connections,

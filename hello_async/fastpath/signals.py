@@ -2,12 +2,17 @@
 
 Stock Django sends ``request_started`` through ``sync_to_async`` (its receivers are sync), and
 ends each request with ``sync_to_async(response.close)()``, which sends ``request_finished``: two
-thread hops per request, and the first one makes the request's thread. For a request whose own
-code never went to a thread, the thread they would use is brand new and holds no database
-connection, so here they run inline; a request that did make its thread (a sync view, sync
-middleware, the async ORM) still closes there, as Django does, so the connections that thread
-opened are closed or returned to the pool. Django's receivers run in their cheaper versions
-(hello_async.fastpath.receivers) unless that fork is off.
+thread hops per request, and the first one makes the request's thread.
+
+Only Django's own receivers (hello_async.fastpath.receivers.DJANGOS, known by identity) run
+inline here: they reset or close what the current thread or task opened, and for a request whose
+own code never went to a thread, the thread they would use is brand new and holds no database
+connection. Any other receiver (a project's, a library's, an async one) may touch the ORM, block,
+or set a thread-local a sync view reads: with one connected, the signal is sent as Django sends
+it, every receiver in the request's thread. A request that did make its thread (a sync view, sync
+middleware, the async ORM) also closes there, as Django does, so the connections that thread
+opened are closed or returned to the pool. Inline, Django's receivers run in their cheaper
+versions (hello_async.fastpath.receivers) unless that fork is off.
 """
 
 from __future__ import annotations
@@ -18,9 +23,11 @@ from typing import Any
 
 from asgiref.sync import SyncToAsync, sync_to_async
 from django.core import signals
+from django.dispatch import Signal
 from django.http import HttpResponseBase
 
 from hello_async import fastpath
+from hello_async.fastpath.receivers import DJANGOS, FAST
 
 
 def context_has_thread() -> bool:
@@ -29,59 +36,58 @@ def context_has_thread() -> bool:
     return context is not None and context in SyncToAsync.context_to_thread_executor
 
 
+def inline_receivers(signal: Signal, sender: Any) -> list[Callable[..., Any]] | None:
+    """The receivers ``signal.send(sender)`` would call, if all are Django's own; else None."""
+    sync_receivers, async_receivers = signal._live_receivers(sender)  # pinned: fastpath.pins
+    if async_receivers or not DJANGOS.issuperset(sync_receivers):
+        return None
+    return sync_receivers
+
+
 @functools.cache
 def _stand_ins() -> dict[Callable[..., Any], Callable[..., Any]]:
-    from hello_async.fastpath.receivers import FAST
-
     return FAST if fastpath.enabled("receivers") else {}
 
 
-def send_sync_receivers(
-    signal: Any, receivers: list[Callable[..., Any]], sender: Any, **named: Any
+def send_inline(
+    signal: Signal, receivers: list[Callable[..., Any]], sender: Any, **named: Any
 ) -> None:
-    """Signal.send's loop over ``receivers`` (the signal's sync receivers, no async ones)."""
+    """Signal.send's loop over ``receivers`` (from :func:`inline_receivers`)."""
     stand_ins = _stand_ins()
     for receiver in receivers:
         stand_ins.get(receiver, receiver)(signal=signal, sender=sender, **named)
 
 
 async def asend_request_started(sender: type, scope: dict[str, Any]) -> None:
-    signal = signals.request_started
-    sync_receivers, async_receivers = signal._live_receivers(sender)
-    if async_receivers:
-        await signal.asend(sender=sender, scope=scope)
+    receivers = inline_receivers(signals.request_started, sender)
+    if receivers is None:
+        await signals.request_started.asend(sender=sender, scope=scope)  # Django's
     else:
-        send_sync_receivers(signal, sync_receivers, sender, scope=scope)
+        send_inline(signals.request_started, receivers, sender, scope=scope)
 
 
 async def asend_request_finished(sender: type) -> None:
     """For a request that ended without a response (the client went away)."""
-    sync_receivers, async_receivers = signals.request_finished._live_receivers(sender)
-    if context_has_thread() or async_receivers:
-        await signals.request_finished.asend(sender=sender)
+    receivers = None if context_has_thread() else inline_receivers(signals.request_finished, sender)
+    if receivers is None:
+        await signals.request_finished.asend(sender=sender)  # Django's
     else:
-        send_sync_receivers(signals.request_finished, sync_receivers, sender)
+        send_inline(signals.request_finished, receivers, sender)
 
 
 async def aclose_response(response: HttpResponseBase) -> None:
-    if context_has_thread():
-        await sync_to_async(response.close)()
-    else:
-        close_response(response)
+    """``await sync_to_async(response.close)()`` as Django ends a request, inline when the
+    request made no thread, the response's close is Django's and so are the receivers."""
+    if not context_has_thread() and type(response).close is HttpResponseBase.close:
+        receivers = inline_receivers(signals.request_finished, response._handler_class)  # type: ignore[attr-defined]
+        if receivers is not None:
+            close_inline(response, receivers)
+            return
+    await sync_to_async(response.close)()
 
 
-def close_response(response: Any) -> None:
-    """``response.close()``, on the loop, for a request whose context made no thread."""
-    if type(response).close is not HttpResponseBase.close:
-        response.close()
-        return
-    sync_receivers, async_receivers = signals.request_finished._live_receivers(
-        response._handler_class
-    )
-    if async_receivers:
-        response.close()
-        return
-    # HttpResponseBase.close()
+def close_inline(response: Any, receivers: list[Callable[..., Any]]) -> None:
+    """HttpResponseBase.close(), sending request_finished to ``receivers`` only."""
     for closer in response._resource_closers:
         try:  # noqa: SIM105 (as Django has it)
             closer()
@@ -89,4 +95,4 @@ def close_response(response: Any) -> None:
             pass
     response._resource_closers.clear()
     response.closed = True
-    send_sync_receivers(signals.request_finished, sync_receivers, response._handler_class)
+    send_inline(signals.request_finished, receivers, response._handler_class)

@@ -54,12 +54,14 @@ def finished_in() -> Any:
 
 @pytest.mark.asyncio
 async def test_a_request_without_sync_code_finishes_inline(
-    client: httpx.AsyncClient, finished_in: list[tuple[int, bool]]
+    client: httpx.AsyncClient, hops: list[str], inline_sends: list[tuple[Any, int]]
 ) -> None:
     response = await client.get("/")
     assert response.text == "Hello, async Django!"
-    # request_finished (and so close_old_connections) ran on the loop's thread: no thread made.
-    assert finished_in == [(threading.get_ident(), False)]
+    # Django's receivers (close_old_connections...) ran on the loop's thread: no thread made.
+    loop = threading.get_ident()
+    assert inline_sends == [(signals.request_started, loop), (signals.request_finished, loop)]
+    assert hops == []
 
 
 @pytest.mark.asyncio
@@ -139,7 +141,7 @@ async def test_admin_login_with_csrf_and_session(client: httpx.AsyncClient) -> N
 
 @pytest.mark.asyncio
 async def test_a_request_whose_client_left_finishes_inline(
-    serving: Any, finished_in: list[tuple[int, bool]]
+    serving: Any, hops: list[str], inline_sends: list[tuple[Any, int]]
 ) -> None:
     messages: Iterator[dict[str, Any]] = iter(
         [{"type": "http.request", "body": b""}, {"type": "http.disconnect"}]
@@ -155,7 +157,9 @@ async def test_a_request_whose_client_left_finishes_inline(
     scope = http_scope("/compare/nonblock/", b"ms=5000")
     await FastASGIHandler()(scope, receive, send)
     assert sent == []  # the view was cancelled: nothing was answered
-    assert finished_in == [(threading.get_ident(), False)]
+    loop = threading.get_ident()
+    assert inline_sends == [(signals.request_started, loop), (signals.request_finished, loop)]
+    assert hops == []
 
 
 def test_lean_paths_take_the_lean_chain_and_the_rest_the_full_one() -> None:

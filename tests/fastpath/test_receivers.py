@@ -17,8 +17,8 @@ from django.http import HttpResponse
 from django.urls import base as urls_base
 from django.urls import get_urlconf, set_urlconf
 
-from hello_async.fastpath.receivers import FAST, local_has
-from hello_async.fastpath.signals import close_response
+from hello_async.fastpath.receivers import DJANGOS, FAST, local_has
+from hello_async.fastpath.signals import close_inline
 
 
 def _locals() -> list[Local]:
@@ -132,7 +132,23 @@ async def test_close_response_does_what_response_close_does(extra: bool) -> None
             signals.request_finished.disconnect(record)
         return [seen, response.closed, response._resource_closers]  # type: ignore[attr-defined]
 
-    assert await closed(close_response) == await closed(lambda r: r.close())
+    def inline(response: Any) -> None:
+        receivers, _ = signals.request_finished._live_receivers(response._handler_class)
+        close_inline(response, receivers)
+
+    assert await closed(inline) == await closed(lambda r: r.close())
+
+
+def test_djangos_receivers_are_the_ones_django_connects() -> None:
+    """A receiver Django adds to a request signal fails this: read it, then add it to DJANGOS if
+    it is as safe on the loop (until then it sends the signal Django's way, in a thread)."""
+    connected = {
+        receiver
+        for signal in (signals.request_started, signals.request_finished)
+        for receiver in signal._live_receivers(None)[0]
+    }
+    assert connected == DJANGOS
+    assert set(FAST) == DJANGOS
 
 
 def test_off_the_loop_too() -> None:
