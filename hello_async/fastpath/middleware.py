@@ -11,23 +11,23 @@ only read headers and cookies or set headers; the few that may touch the databas
 
 Each class below is the Django class with :class:`InlineHooksMixin`, which calls the hooks inline
 on the loop unless ``request_needs_thread`` / ``response_needs_thread`` say the hook may block,
-in which case it goes to the thread exactly as Django would. hello_async.fastpath.chain loads
-these in place of the Django classes ``settings.MIDDLEWARE`` names (it keeps Django's names, so
-its system checks still recognise them); tests/fastpath/test_middleware.py fails if a Django
+in which case it goes to the thread exactly as Django would; django.contrib's are made only
+when ``settings.MIDDLEWARE`` names them, so a project without those apps still builds its
+handler. hello_async.fastpath.chain loads these in place of the Django classes
+``settings.MIDDLEWARE`` names (it keeps Django's names, so its system checks still recognise
+them); tests/fastpath/test_middleware.py fails if a Django
 class grows a hook this module does not know about. :class:`FastSecurityMiddleware` also sets
 Django's security headers straight into the response's store (fork ``security``).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.contrib.auth import middleware as auth
-from django.contrib.messages import middleware as messages
-from django.contrib.sessions import middleware as sessions
 from django.http import HttpRequest, HttpResponseBase
 from django.http.response import ResponseHeaders
 from django.middleware import clickjacking, common, csp, csrf, locale, security
@@ -168,26 +168,49 @@ class XFrameOptionsMiddleware(InlineHooksMixin, clickjacking.XFrameOptionsMiddle
     pass
 
 
-class AuthenticationMiddleware(InlineHooksMixin, auth.AuthenticationMiddleware):
-    """request.user and request.auser are lazy: nothing is read until a view asks."""
+# django.contrib's, each made (and its Django module imported) only when settings.MIDDLEWARE
+# names it: those modules need their apps installed (auth's imports its models and contenttypes').
 
 
-class SessionMiddleware(InlineHooksMixin, sessions.SessionMiddleware):
-    """The session store is lazy; only a save (modified, or SESSION_SAVE_EVERY_REQUEST) blocks."""
+@functools.cache
+def authentication_middleware() -> type[InlineHooksMixin]:
+    from django.contrib.auth import middleware as auth
 
-    def response_needs_thread(self, request: HttpRequest, response: HttpResponseBase) -> bool:
-        session = getattr(request, "session", None)
-        return session is not None and (
-            bool(session.modified) or bool(settings.SESSION_SAVE_EVERY_REQUEST)
-        )
+    class AuthenticationMiddleware(InlineHooksMixin, auth.AuthenticationMiddleware):
+        """request.user and request.auser are lazy: nothing is read until a view asks."""
+
+    return AuthenticationMiddleware
 
 
-class MessageMiddleware(InlineHooksMixin, messages.MessageMiddleware):
-    """Storing messages may write the session: only when messages were used or added."""
+@functools.cache
+def session_middleware() -> type[InlineHooksMixin]:
+    from django.contrib.sessions import middleware as sessions
 
-    def response_needs_thread(self, request: HttpRequest, response: HttpResponseBase) -> bool:
-        storage = getattr(request, "_messages", None)
-        return storage is not None and bool(storage.used or storage.added_new)
+    class SessionMiddleware(InlineHooksMixin, sessions.SessionMiddleware):
+        """The session store is lazy; only a save (modified, or SESSION_SAVE_EVERY_REQUEST)
+        blocks."""
+
+        def response_needs_thread(self, request: HttpRequest, response: HttpResponseBase) -> bool:
+            session = getattr(request, "session", None)
+            return session is not None and (
+                bool(session.modified) or bool(settings.SESSION_SAVE_EVERY_REQUEST)
+            )
+
+    return SessionMiddleware
+
+
+@functools.cache
+def message_middleware() -> type[InlineHooksMixin]:
+    from django.contrib.messages import middleware as messages
+
+    class MessageMiddleware(InlineHooksMixin, messages.MessageMiddleware):
+        """Storing messages may write the session: only when messages were used or added."""
+
+        def response_needs_thread(self, request: HttpRequest, response: HttpResponseBase) -> bool:
+            storage = getattr(request, "_messages", None)
+            return storage is not None and bool(storage.used or storage.added_new)
+
+    return MessageMiddleware
 
 
 class CsrfViewMiddleware(InlineHooksMixin, csrf.CsrfViewMiddleware):
@@ -222,18 +245,27 @@ class CsrfViewMiddleware(InlineHooksMixin, csrf.CsrfViewMiddleware):
 REPLACEMENTS: dict[str, type[InlineHooksMixin]] = {
     "django.middleware.security.SecurityMiddleware": SecurityMiddleware,
     "django.middleware.csp.ContentSecurityPolicyMiddleware": ContentSecurityPolicyMiddleware,
-    "django.contrib.sessions.middleware.SessionMiddleware": SessionMiddleware,
     "django.middleware.locale.LocaleMiddleware": LocaleMiddleware,
     "django.middleware.common.CommonMiddleware": CommonMiddleware,
     "django.middleware.csrf.CsrfViewMiddleware": CsrfViewMiddleware,
-    "django.contrib.auth.middleware.AuthenticationMiddleware": AuthenticationMiddleware,
-    "django.contrib.messages.middleware.MessageMiddleware": MessageMiddleware,
     "django.middleware.clickjacking.XFrameOptionsMiddleware": XFrameOptionsMiddleware,
+}
+# The same for django.contrib's, made when first asked for.
+CONTRIB_REPLACEMENTS: dict[str, Callable[[], type[InlineHooksMixin]]] = {
+    "django.contrib.sessions.middleware.SessionMiddleware": session_middleware,
+    "django.contrib.auth.middleware.AuthenticationMiddleware": authentication_middleware,
+    "django.contrib.messages.middleware.MessageMiddleware": message_middleware,
 }
 
 
 def replacements() -> dict[str, type[InlineHooksMixin]]:
-    """REPLACEMENTS, with the faster SecurityMiddleware unless its fork is off."""
-    if not fastpath.enabled("security"):
-        return REPLACEMENTS
-    return {**REPLACEMENTS, "django.middleware.security.SecurityMiddleware": FastSecurityMiddleware}
+    """REPLACEMENTS, with contrib's that settings.MIDDLEWARE names, and the faster
+    SecurityMiddleware unless its fork is off."""
+    named = set(settings.MIDDLEWARE)
+    found = {**REPLACEMENTS}
+    for path, make in CONTRIB_REPLACEMENTS.items():
+        if path in named:
+            found[path] = make()
+    if fastpath.enabled("security"):
+        found["django.middleware.security.SecurityMiddleware"] = FastSecurityMiddleware
+    return found

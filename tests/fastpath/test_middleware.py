@@ -1,12 +1,23 @@
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from hello_async.fastpath.middleware import REPLACEMENTS
+from hello_async.fastpath.middleware import (
+    CONTRIB_REPLACEMENTS,
+    REPLACEMENTS,
+    InlineHooksMixin,
+    replacements,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
 
 HOOKS = (
     "process_request",
@@ -43,12 +54,17 @@ REVIEWED = {
 }
 
 
-@pytest.mark.parametrize("path", sorted(REPLACEMENTS))
+def _replacement(path: str) -> type[InlineHooksMixin]:
+    make = CONTRIB_REPLACEMENTS.get(path)
+    return make() if make is not None else REPLACEMENTS[path]
+
+
+@pytest.mark.parametrize("path", sorted({*REPLACEMENTS, *CONTRIB_REPLACEMENTS}))
 def test_django_class_has_only_the_reviewed_hooks(path: str) -> None:
     django_class = import_string(path)
     hooks = {hook for hook in HOOKS if hasattr(django_class, hook)}
-    assert hooks == REVIEWED[path], f"{path} changed its hooks: review inline_middleware.py"
-    assert issubclass(REPLACEMENTS[path], django_class)
+    assert hooks == REVIEWED[path], f"{path} changed its hooks: review fastpath/middleware.py"
+    assert issubclass(_replacement(path), django_class)
 
 
 def test_every_stock_middleware_in_settings_has_an_inline_version_or_is_async() -> None:
@@ -57,7 +73,15 @@ def test_every_stock_middleware_in_settings_has_an_inline_version_or_is_async() 
         native = getattr(middleware, "async_capable", False) and not hasattr(
             middleware, "__acall__"
         )
-        assert path in REPLACEMENTS or native, f"{path} would hop to a thread on every request"
+        replaced = path in REPLACEMENTS or path in CONTRIB_REPLACEMENTS
+        assert replaced or native, f"{path} would hop to a thread on every request"
+
+
+def test_contrib_replacements_are_made_for_the_middleware_settings_name(settings: Any) -> None:
+    assert set(CONTRIB_REPLACEMENTS) <= set(settings.MIDDLEWARE)
+    assert all(path in replacements() for path in CONTRIB_REPLACEMENTS)
+    settings.MIDDLEWARE = [p for p in settings.MIDDLEWARE if p not in CONTRIB_REPLACEMENTS]
+    assert not set(CONTRIB_REPLACEMENTS) & set(replacements())
 
 
 # --- SecurityMiddleware.process_response: Django's result, set straight into the store ---------
@@ -119,3 +143,79 @@ def test_security_process_response_is_djangos(
     for index in range(len(_security_responses())):
         expected = outcome(Django(lambda r: None), index)
         assert outcome(ours, index) == expected
+
+
+# --- a project without django.contrib's apps ----------------------------------------------------
+
+MINIMAL_SETTINGS = """\
+SECRET_KEY = "minimal"
+ALLOWED_HOSTS = ["localhost"]
+INSTALLED_APPS = []
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+ROOT_URLCONF = "minimal_urls"
+DATABASES = {}
+HELLO_ASYNC_FASTPATH = True
+HELLO_ASYNC_FASTPATH_OFF = frozenset()
+PRODUCTION = False
+PROMETHEUS_MULTIPROC_DIR = ""
+"""
+
+MINIMAL_URLS = """\
+from django.http import HttpResponse
+from django.urls import path
+
+async def hello(request):
+    return HttpResponse("minimal")
+
+urlpatterns = [path("", hello)]
+"""
+
+MINIMAL_RUN = """\
+import asyncio, sys
+
+import django
+
+django.setup()
+from asgiref.testing import ApplicationCommunicator
+
+from hello_async.fastpath.handler import FastASGIHandler
+from tests.support.servers import http_scope
+
+
+async def get():
+    app = ApplicationCommunicator(FastASGIHandler(), http_scope("/"))
+    await app.send_input({"type": "http.request", "body": b""})
+    start = await app.receive_output()
+    body = await app.receive_output()
+    await app.wait()
+    return start["status"], body["body"].decode()
+
+
+print(asyncio.run(get()))
+print(sorted(m for m in sys.modules if m.startswith("django.contrib.")))
+"""
+
+
+def test_a_project_without_contrib_apps_builds_the_handler(tmp_path: Path) -> None:
+    """No contenttypes, auth, sessions or messages: none of their modules is imported."""
+    (tmp_path / "minimal_settings.py").write_text(MINIMAL_SETTINGS)
+    (tmp_path / "minimal_urls.py").write_text(MINIMAL_URLS)
+    run = subprocess.run(
+        [sys.executable, "-c", MINIMAL_RUN],
+        env={
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "minimal_settings",
+            "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)]),
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines() == ["(200, 'minimal')", "[]"]
