@@ -259,7 +259,7 @@ HELLO_ASYNC_TIME_SCALE = env_float("HELLO_ASYNC_TIME_SCALE", 1.0)
 # How long shutdown waits for background work before cancelling what is left, in seconds.
 HELLO_ASYNC_SHUTDOWN_GRACE = env_float("HELLO_ASYNC_SHUTDOWN_GRACE", 10.0)
 # Background jobs (/async/, /sync_to_async/) pending per process at most; the next view that
-# would start one answers 503 with Retry-After (hello_async.work.background).
+# would start one answers 503 with Retry-After (hello_async.jobs.background).
 HELLO_ASYNC_BACKGROUND_MAX = env_int("HELLO_ASYNC_BACKGROUND_MAX", 1000, minimum=1)
 # Threads of the background owner's own pool, for the blocking part of a job (/sync_to_async/).
 HELLO_ASYNC_BACKGROUND_THREADS = env_int("HELLO_ASYNC_BACKGROUND_THREADS", 32, minimum=1)

@@ -10,10 +10,10 @@ from asgiref.sync import SyncToAsync
 from django.db import connections
 
 from hello_async import upstream
+from hello_async.jobs import background
 from hello_async.lab import runner
 from hello_async.ops import lifespan
 from hello_async.upstream.local import LocalUpstream
-from hello_async.work import background
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
 
 Handler = Callable[[httpx.Request], httpx.Response]

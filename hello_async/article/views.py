@@ -7,12 +7,12 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_safe
 
 from hello_async.article import kitchen, smoke_runs
+from hello_async.jobs import background
 from hello_async.models import SmokeRun
 from hello_async.web.lean import lean_middleware
 from hello_async.web.middleware import error_response
 from hello_async.web.params import limit_param
 from hello_async.web.responses import text
-from hello_async.work import background
 
 
 @lean_middleware

@@ -27,10 +27,10 @@ from django.urls import path
 from django.views.decorators.http import require_safe
 
 from hello_async import upstream
+from hello_async.jobs import background
 from hello_async.web.lean import lean_middleware
 from hello_async.web.params import int_param
 from hello_async.web.responses import text
-from hello_async.work import background
 
 MAX_MS = 5000
 

@@ -23,11 +23,11 @@ from django.conf import settings
 from django_asgi_lifespan.signals import asgi_shutdown, asgi_startup
 
 from hello_async import upstream
+from hello_async.jobs import background
 from hello_async.logs import handlers as log_handlers
 from hello_async.ops import gctuning, loopmonitor, shutdown
 from hello_async.streams.subscribers import get_streams
 from hello_async.upstream import local as local_upstream
-from hello_async.work import background
 
 logger = logging.getLogger(__name__)
 

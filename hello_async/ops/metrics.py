@@ -13,13 +13,13 @@ worker process. Without it (one process) the figures are read from the owners in
                                              histogram  ops.requestmetrics       sum
     hello_async_requests_in_flight           gauge      ops.inflight; several:   sum of the live
                                                         ops.requestmetrics
-    hello_async_background_jobs_pending      gauge      work.background          sum of the live
-    hello_async_background_jobs_done_total   counter    work.background          sum
-    hello_async_background_jobs_failed_total counter    work.background          sum
+    hello_async_background_jobs_pending      gauge      jobs.background          sum of the live
+    hello_async_background_jobs_done_total   counter    jobs.background          sum
+    hello_async_background_jobs_failed_total counter    jobs.background          sum
     hello_async_background_jobs_cancelled_total
-                                             counter    work.background          sum
+                                             counter    jobs.background          sum
     hello_async_background_jobs_refused_total
-                                             counter    work.background          sum
+                                             counter    jobs.background          sum
     hello_async_loop_stalls_total            counter    ops.loopmonitor          sum
     hello_async_gc_frozen_objects            gauge      ops.gctuning             each live one's,
                                                                                  labelled {pid}
@@ -63,11 +63,11 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.registry import Collector
 
+from hello_async.jobs import background
 from hello_async.logs import handlers as log_handlers
 from hello_async.ops import gctuning, inflight, loopmonitor, requestmetrics
 from hello_async.streams import subscribers
 from hello_async.upstream import stats
-from hello_async.work import background
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 

@@ -1,1 +1,1 @@
-"""Work beyond the request: fire-and-forget background work, and durable tasks with their worker."""
+"""Work beyond the request: durable tasks (smoke orders), their worker, the board, retention."""

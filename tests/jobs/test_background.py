@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from asgiref.sync import sync_to_async
 
-from hello_async.work.background import (
+from hello_async.jobs.background import (
     JOBS_REFUSED,
     BackgroundFull,
     BackgroundWork,

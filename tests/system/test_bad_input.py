@@ -28,10 +28,10 @@ from hypothesis import strategies as st
 
 from hello_async import upstream
 from hello_async.asgi import application
+from hello_async.jobs import background
 from hello_async.lab.presets import PRESETS
 from hello_async.live import console
 from hello_async.ops import lifespan
-from hello_async.work import background
 from tests.conftest import FakeUpstream
 from tests.support.endpoints import endpoints
 

@@ -18,8 +18,8 @@ import pytest_asyncio
 from django.test import AsyncClient
 
 from hello_async import upstream
+from hello_async.jobs import background
 from hello_async.ops import lifespan
-from hello_async.work import background
 from tests.support.faultproxy import (
     Blackhole,
     Drip,

@@ -5,7 +5,7 @@ leaves a queued order. Sent all at once, far past ``HELLO_ASYNC_BACKGROUND_MAX``
 ``HELLO_ASYNC_TASK_MAX_QUEUED``:
 
 * past the bound each answers 503 with ``Retry-After``, and no more jobs are accepted than the
-  bound (hello_async.work.background, hello_async.work.orders);
+  bound (hello_async.jobs.background, hello_async.work.orders);
 * ``/healthz`` answers within 0.5 s all through the flood: the thread work runs on the owner's
   own bounded executor, never on the loop's default pool;
 * SIGTERM then exits within the grace plus 1 s, and the log says how many jobs of each kind were

@@ -30,8 +30,8 @@ import pytest
 from django.core.handlers.asgi import ASGIHandler
 
 from hello_async import upstream
+from hello_async.jobs import background
 from hello_async.ops import lifespan
-from hello_async.work import background
 from tests.live.visitor import Visitor
 from tests.support.faultproxy import FaultProxy, Latency, Pass
 from tests.support.servers import Process, http_scope, uvicorn_server
