@@ -3,7 +3,7 @@
 :class:`LocalUpstream` runs ``python -m hello_async.upstream.local_server`` (httpbin on a free
 port, a module of its own that this process never imports) as a child process and reads the URL
 it prints; :func:`ensure_started` keeps one per process for settings without ``UPSTREAM_URL``,
-stopped at exit. httpbin (and Flask under it) is in the ``upstream`` dependency group, which a
+stopped at exit. httpbin (and Flask under it) is in the ``local-upstream`` dependency group, which a
 production install leaves out: there, set ``UPSTREAM_URL``.
 """
 
@@ -22,9 +22,9 @@ logger = logging.getLogger(__name__)
 
 READY_PREFIX = "LISTENING "
 MISSING_HTTPBIN = (
-    "the local httpbin cannot start: httpbin is not installed. It is in the 'upstream' "
+    "the local httpbin cannot start: httpbin is not installed. It is in the 'local-upstream' "
     "dependency group, which a production install leaves out: set UPSTREAM_URL to the "
-    "upstream to call, or install the group (uv sync --group upstream; uv run installs it)."
+    "upstream to call, or install the group (uv sync --group local-upstream; uv run installs it)."
 )
 
 
