@@ -30,6 +30,8 @@ MODULES = ("asgi", "handlers")
 MEMBERS = ("runtests.py", "test_sqlite.py", "urls.py", "templates", *MODULES)
 # Django 6.1.3's count: fewer means tests were not found, not that they passed.
 MIN_TESTS = 80
+# What the child says once the handler is in place (checked: no silent run on Django's own).
+SUBSTITUTED = "hello_async: FastASGIHandler in place of ASGIHandler"
 # Django's test settings, and what the fast path's handler reads of hello_async's.
 SETTINGS = """\
 from test_sqlite import *  # noqa: F403
@@ -98,6 +100,8 @@ def substitute_after_setup() -> None:
 
         django.core.handlers.asgi.ASGIHandler = FastASGIHandler  # type: ignore[misc]
         django.core.asgi.ASGIHandler = FastASGIHandler  # type: ignore[attr-defined]
+        django.setup = setup  # once is enough: the module attributes stay
+        print(SUBSTITUTED, file=sys.stderr, flush=True)
 
     django.setup = setup_then_substitute
 
@@ -141,6 +145,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nDjango {version}'s {' and '.join(MODULES)} tests on {handler}: ", end="")
     if ran is None or summary is None:
         print("the run did not finish")
+        return 1
+    if not args.stock and SUBSTITUTED not in run.stderr:
+        print("the handler was not substituted (runtests.py no longer calls django.setup()?)")
         return 1
     if run.returncode != 0 or summary.group(1) != "OK":
         bad = sum(int(n) for n in re.findall(r"(?:failures|errors)=(\d+)", summary.group(0)))
