@@ -3,15 +3,19 @@
     HelloAsyncError                     (500, never raised as such)
     ├── BadRequest                      400  input that fails validation
     ├── NotFound                        404  no such thing (e.g. an unknown smoke order id)
+    ├── ExperimentRunning               409  the lab runs one experiment at a time (lab/)
     ├── NeedsASGI                       501  an event stream asked of a WSGI server
     ├── Busy                            503  at capacity now: nothing started, see Retry-After
-    │   ├── BackgroundFull              503  HELLO_ASYNC_BACKGROUND_MAX jobs already pending
-    │   └── QueueFull                   503  HELLO_ASYNC_TASK_MAX_QUEUED orders already waiting
+    │   ├── BackgroundFull              503  HELLO_ASYNC_BACKGROUND_MAX jobs pending (jobs/)
+    │   └── QueueFull                   503  HELLO_ASYNC_TASK_MAX_QUEUED orders waiting (work/)
+    ├── streams.subscribers.Busy        503  a feed's streams at their cap, or shutting down
     └── UpstreamError                   502  the upstream could not give a usable answer
         ├── UpstreamUnavailable         502  refused, reset, closed early
         ├── UpstreamBadStatus           502  it answered, with a 4xx or 5xx status
         ├── UpstreamBadResponse         502  its answer broke a limit or the protocol
         └── UpstreamTimeout             504  no whole answer within UPSTREAM_TIMEOUT
+
+Those with a folder named are defined there, beside what raises them; the rest here.
 
 ``hello_async.web.middleware.ErrorResponseMiddleware`` is the one place that turns them into
 responses: a one-line plain-text body naming the cause, never a traceback. In production an
