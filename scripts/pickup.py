@@ -109,7 +109,7 @@ def pickup(orders: int) -> None:
     django.setup()
     from django_tasks_db.models import DBTaskResult
 
-    from hello_async.tasks import smoke_order
+    from hello_async.work.tasks import smoke_order
 
     waits = []
     for _ in range(orders):

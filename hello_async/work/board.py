@@ -39,8 +39,8 @@ from hello_async.streams.broker import (
     get_broker,
 )
 from hello_async.streams.subscribers import Event, Subscriber
-from hello_async.tasks import smoke_order
 from hello_async.work import orders
+from hello_async.work.tasks import smoke_order
 
 logger = logging.getLogger(__name__)
 

@@ -33,7 +33,7 @@ from django_tasks_db.models import DBTaskResult
 
 from hello_async.article import kitchen
 from hello_async.errors import BadRequest, Busy, NotFound
-from hello_async.tasks import smoke_order
+from hello_async.work.tasks import smoke_order
 
 MAX_MEATS = len(kitchen.SMOKABLES)
 

@@ -245,8 +245,8 @@ def test_a_queued_order_and_its_retry_are_published_by_whoever_made_them(
     from django_tasks_db.models import DBTaskResult
 
     from hello_async.streams import broker as broker_module
-    from hello_async.tasks import smoke_order
     from hello_async.work.signals import task_requeued
+    from hello_async.work.tasks import smoke_order
 
     listener, _ = redis_pair
     got: queue.Queue[dict[str, Any]] = queue.Queue()

@@ -17,7 +17,7 @@ from django.tasks import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
 
 from hello_async.models import SmokeLedger
-from hello_async.tasks import smoke_order
+from hello_async.work.tasks import smoke_order
 from tests.support.servers import Process
 from tests.support.workers import worker_database_url
 

@@ -10,7 +10,7 @@ from django.tasks import TaskResultStatus
 from django.utils import timezone
 
 from hello_async.models import TaskWorker
-from hello_async.tasks import smoke_order
+from hello_async.work.tasks import smoke_order
 from hello_async.work.worker import Worker, WorkerConfig
 from tests.support.workers import CONFIG, LEASE, claimed_by_dead_worker, status
 

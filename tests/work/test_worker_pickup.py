@@ -24,7 +24,7 @@ from django.tasks import TaskResultStatus
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from hello_async.tasks import smoke_order
+from hello_async.work.tasks import smoke_order
 from hello_async.work.worker.wakeup import CHANNEL, Listener
 from tests.support.servers import Process
 from tests.support.workers import worker_database_url

@@ -10,7 +10,7 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from hello_async.models import SmokeLedger
-from hello_async.tasks import smoke_order
+from hello_async.work.tasks import smoke_order
 from hello_async.work.worker import Reaped, reap
 from tests.support import task_functions
 from tests.support.workers import LEASE, backoff_over, claimed_by_dead_worker, status, worker

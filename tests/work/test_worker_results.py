@@ -9,7 +9,7 @@ from django.tasks import TaskResultStatus
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from hello_async.tasks import smoke_order
+from hello_async.work.tasks import smoke_order
 from hello_async.work.worker import results
 from tests.support import task_functions
 from tests.support.workers import CONFIG, run_after, status, worker

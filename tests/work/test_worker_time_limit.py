@@ -16,7 +16,7 @@ from django.tasks import Task, TaskResultStatus
 from django_tasks_db.models import DBTaskResult
 
 from hello_async.models import SmokeLedger
-from hello_async.tasks import smoke_order
+from hello_async.work.tasks import smoke_order
 from hello_async.work.worker import Worker, WorkerConfig
 from hello_async.work.worker.errors import _GiveBack
 from tests.support import task_functions

@@ -21,7 +21,7 @@ SKIP LOCKED``; this package adds what a fleet of workers needs around it, a modu
 * ``command``: ``hello-async worker``; ``--processes N`` supervises N workers as children.
 * ``parent``: a worker stops, as on SIGTERM, when the process that started it is gone.
 
-Tasks therefore run *at least once*; their effects must be idempotent (see hello_async.tasks).
+Tasks therefore run *at least once*; their effects must be idempotent (see hello_async.work.tasks).
 Operating the workers: docs/deploy.md.
 """
 
