@@ -2,8 +2,8 @@
 a transport that holds the answer to the upstream's limits, and no cookie jar.
 
 HTTPX's clients keep the cookies every answer sets and send them all back on every later call:
-an upstream that sets 50 new 1 KiB cookies per answer made the ``Cookie`` header of the 60th
-call 5.9 MB, and each call paid for the jar after the upstream behaved again. A server's calls
+an upstream that sets new cookies on each answer grows every later call's ``Cookie`` header
+without bound, long after it behaves again (the figures: docs/performance.md). A server's calls
 to its upstream are not a browser's session: no state is carried from one call to the next.
 Cookies given for one call (``client.get(..., cookies=...)``) are still sent with it.
 """
