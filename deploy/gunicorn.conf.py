@@ -23,7 +23,10 @@ wsgi_app = "hello_async.asgi:application"
 worker_class = "uvicorn_worker.UvicornWorker"
 workers = int(os.environ.get("WEB_CONCURRENCY", "4"))
 bind = os.environ.get("BIND", "127.0.0.1:8000")
-graceful_timeout = 10
+# A second or two above HELLO_ASYNC_SHUTDOWN_GRACE (10 s): UvicornWorker lets requests run until
+# Gunicorn kills the worker, so requests that end within the grace still leave the drain its
+# time (docs/production.md#systemd). A supervisor's stop timeout goes above this.
+graceful_timeout = 12
 
 
 def on_starting(server: Any) -> None:
