@@ -9,17 +9,17 @@ from django.views.decorators.http import require_http_methods, require_safe
 from hello_async.article import kitchen, smoke_runs
 from hello_async.jobs import background
 from hello_async.models import SmokeRun
+from hello_async.web import responses
 from hello_async.web.lean import lean_middleware
 from hello_async.web.middleware import error_response
 from hello_async.web.params import limit_param
-from hello_async.web.responses import text
 
 
 @lean_middleware
 @require_safe
 async def index(request: HttpRequest) -> HttpResponse:
     """Hello, async Django!"""
-    return text("Hello, async Django!")
+    return responses.text("Hello, async Django!")
 
 
 @lean_middleware
@@ -27,7 +27,7 @@ async def index(request: HttpRequest) -> HttpResponse:
 async def async_view(request: HttpRequest) -> HttpResponse:
     """Answers at once; the log counts 1..5, then <Response [200 OK]>."""
     refused = start(kitchen.ahttp_call, name="http_call_async")
-    return refused or text("Non-blocking HTTP request")
+    return refused or responses.text("Non-blocking HTTP request")
 
 
 @lean_middleware
@@ -35,7 +35,7 @@ async def async_view(request: HttpRequest) -> HttpResponse:
 def sync_view(request: HttpRequest) -> HttpResponse:
     """Counts 1..5 with blocking sleeps, then answers (~5 s)."""
     kitchen.http_call()
-    return text("Blocking HTTP request")
+    return responses.text("Blocking HTTP request")
 
 
 @lean_middleware
@@ -46,7 +46,7 @@ async def async_with_sync_view(request: HttpRequest) -> HttpResponse:
         lambda: kitchen.ahttp_call_in_thread(background.executor()),  # the owner's bounded pool
         name="http_call_sync",
     )
-    return refused or text("Non-blocking HTTP request (via sync_to_async)")
+    return refused or responses.text("Non-blocking HTTP request (via sync_to_async)")
 
 
 def start(work: background.Work, *, name: str) -> HttpResponse | None:
@@ -69,7 +69,7 @@ def start(work: background.Work, *, name: str) -> HttpResponse | None:
 async def smoke_some_meats(request: HttpRequest) -> HttpResponse:
     """Two gathered waits: ~2 s, not 3."""
     result = await kitchen.asmoke_some_meats()
-    return text(f"Smoked {result.count} meats with {result.flavor}!")
+    return responses.text(f"Smoked {result.count} meats with {result.flavor}!")
 
 
 @lean_middleware
@@ -77,7 +77,7 @@ async def smoke_some_meats(request: HttpRequest) -> HttpResponse:
 async def burn_some_meats(request: HttpRequest) -> HttpResponse:
     """Blocks the event loop for 5 s: every request waits (routed only while the lab is on)."""
     kitchen.oversmoke()  # a blocking call in an async view: the anti-pattern, on purpose
-    return text("Burned some meats.")
+    return responses.text("Burned some meats.")
 
 
 # --- smoke runs: the async ORM -----------------------------------------------------------------

@@ -28,9 +28,9 @@ from django.views.decorators.http import require_safe
 
 from hello_async import upstream
 from hello_async.jobs import background
+from hello_async.web import responses
 from hello_async.web.lean import lean_middleware
 from hello_async.web.params import int_param
-from hello_async.web.responses import text
 
 MAX_MS = 5000
 
@@ -49,14 +49,14 @@ def upstream_path(request: HttpRequest) -> str:
 @require_safe
 def sync_call(request: HttpRequest) -> HttpResponse:
     response = upstream.get(upstream_path(request))
-    return text(f"sync: {response.status_code}")
+    return responses.text(f"sync: {response.status_code}")
 
 
 @lean_middleware
 @require_safe
 async def async_call(request: HttpRequest) -> HttpResponse:
     response = await upstream.aget(upstream_path(request))
-    return text(f"async: {response.status_code}")
+    return responses.text(f"async: {response.status_code}")
 
 
 @lean_middleware
@@ -64,7 +64,7 @@ async def async_call(request: HttpRequest) -> HttpResponse:
 async def background_call(request: HttpRequest) -> HttpResponse:
     where = upstream_path(request)
     background.submit(lambda: upstream.aget(where), name="compare_background_call")
-    return text("background: queued")
+    return responses.text("background: queued")
 
 
 @lean_middleware
@@ -73,7 +73,7 @@ async def sequential(request: HttpRequest) -> HttpResponse:
     where = upstream_path(request)
     first = await upstream.aget(where)
     second = await upstream.aget(where)
-    return text(f"sequential: {first.status_code} {second.status_code}")
+    return responses.text(f"sequential: {first.status_code} {second.status_code}")
 
 
 async def agather_both[T](
@@ -94,7 +94,7 @@ async def agather_both[T](
 async def gathered(request: HttpRequest) -> HttpResponse:
     where = upstream_path(request)
     first, second = await agather_both(upstream.aget(where), upstream.aget(where))
-    return text(f"gathered: {first.status_code} {second.status_code}")
+    return responses.text(f"gathered: {first.status_code} {second.status_code}")
 
 
 async def _aget_with_own_client(where: str) -> int:
@@ -120,7 +120,7 @@ async def _aget_with_own_client(where: str) -> int:
 async def client_per_call(request: HttpRequest) -> HttpResponse:
     where = upstream_path(request)
     first, second = await agather_both(_aget_with_own_client(where), _aget_with_own_client(where))
-    return text(f"client per call: {first} {second}")
+    return responses.text(f"client per call: {first} {second}")
 
 
 @lean_middleware
@@ -128,7 +128,7 @@ async def client_per_call(request: HttpRequest) -> HttpResponse:
 async def block(request: HttpRequest) -> HttpResponse:
     ms = parse_ms(request, "ms")
     time.sleep(ms / 1000)  # noqa: ASYNC251 (blocks the event loop: the anti-pattern, on purpose)
-    return text(f"blocked the loop for {ms} ms")
+    return responses.text(f"blocked the loop for {ms} ms")
 
 
 @lean_middleware
@@ -136,7 +136,7 @@ async def block(request: HttpRequest) -> HttpResponse:
 async def nonblock(request: HttpRequest) -> HttpResponse:
     ms = parse_ms(request, "ms")
     await asyncio.sleep(ms / 1000)
-    return text(f"waited {ms} ms without blocking")
+    return responses.text(f"waited {ms} ms without blocking")
 
 
 urlpatterns = [

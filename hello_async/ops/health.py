@@ -32,9 +32,8 @@ from django.views.decorators.http import require_safe
 from hello_async import upstream
 from hello_async.ops import metrics
 from hello_async.streams.broker import get_broker
-from hello_async.web import access
+from hello_async.web import access, responses
 from hello_async.web.lean import lean_middleware
-from hello_async.web.responses import text
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +41,7 @@ logger = logging.getLogger(__name__)
 @lean_middleware
 @require_safe
 async def healthz(request: HttpRequest) -> HttpResponse:
-    return text("ok\n")
+    return responses.text("ok\n")
 
 
 @lean_middleware
@@ -52,7 +51,9 @@ async def readyz(request: HttpRequest) -> HttpResponse:
     ready = all(ok for _, ok in checks)
     # The broker is degraded at worst, never failed: only live feeds across processes need it.
     broker = (get_broker().status() or ("", True))[0]
-    return text("".join(line for line, _ in checks) + broker, status=200 if ready else 503)
+    return responses.text(
+        "".join(line for line, _ in checks) + broker, status=200 if ready else 503
+    )
 
 
 @lean_middleware

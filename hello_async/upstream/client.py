@@ -14,7 +14,9 @@ Lifetimes
 Clients
     The async client is on our HTTP/1.1 transport (hello_async.upstream.transport), or on
     httpx-aiohttp with ``UPSTREAM_TRANSPORT=aiohttp`` (the default without the fast path); with
-    the fast path it is HTTPX's client minus its per-call costs (hello_async.fastpath.httpclient).
+    the fast path it is HTTPX's client minus its per-call costs. This module does not ask: the
+    wiring (hello_async.apps) builds the process's client with :func:`configure`, handing in the
+    client class and whether the transport hands answers over already read.
     The pool holds ``UPSTREAM_MAX_CONNECTIONS``: size it for the concurrent calls.
 
 Deadlines and limits
@@ -37,7 +39,6 @@ from collections.abc import Callable
 import httpx
 from django.conf import settings
 
-from hello_async import fastpath
 from hello_async.errors import UpstreamTimeout
 from hello_async.upstream import local as local_upstream
 from hello_async.upstream.aiohttp_transport import BoundedAiohttpTransport
@@ -80,7 +81,8 @@ class Upstream:
     """HTTP access to the upstream, with the clients' lifetimes, deadlines and error mapping.
 
     ``base_url``, ``timeout`` and ``max_connections`` default to the settings; the transports
-    can be replaced (unit tests pass ``httpx.MockTransport``).
+    can be replaced (unit tests pass ``httpx.MockTransport``). ``client_class`` and
+    ``hand_over_read`` are given by whoever builds it, as HTTPX's client is given its transport.
     """
 
     def __init__(
@@ -92,6 +94,8 @@ class Upstream:
         response_limits: ResponseLimits | None = None,
         async_transport: AsyncTransportFactory | None = None,
         sync_transport: httpx.BaseTransport | None = None,
+        client_class: type[httpx.AsyncClient] = httpx.AsyncClient,
+        hand_over_read: bool = False,
     ) -> None:
         self._base_url = base_url
         self._timeout = timeout
@@ -99,6 +103,8 @@ class Upstream:
         self._response_limits = response_limits
         self._async_transport = async_transport
         self._sync_transport = sync_transport
+        self._client_class = client_class
+        self._hand_over_read = hand_over_read
         self._clients: dict[asyncio.AbstractEventLoop, _Serving] = {}
         self._sync_client: httpx.Client | None = None
         self._sync_lock = threading.Lock()
@@ -143,19 +149,14 @@ class Upstream:
             transport = Http11Transport(
                 limits=limits,
                 response_limits=self.response_limits(),
-                hand_over_read=fastpath.enabled("handover"),
+                hand_over_read=self._hand_over_read,
             )
-        client_class: type[httpx.AsyncClient] = httpx.AsyncClient
-        if fastpath.enabled("client"):
-            from hello_async.fastpath.httpclient import LeanAsyncClient
-
-            client_class = LeanAsyncClient
         return new_async_client(
             transport,
             base_url=self.base_url,
             timeout=self._httpx_timeout(),
             limits=limits,
-            client_class=client_class,
+            client_class=self._client_class,
         )
 
     # --- async lifetime -------------------------------------------------------------------
@@ -237,6 +238,14 @@ class Upstream:
 # --- the process's instance -------------------------------------------------------------------
 
 _upstream = Upstream()
+
+
+def configure(
+    *, client_class: type[httpx.AsyncClient] = httpx.AsyncClient, hand_over_read: bool = False
+) -> None:
+    """Build the process's instance with the wiring's choices (once, at startup: apps.py)."""
+    global _upstream
+    _upstream = Upstream(client_class=client_class, hand_over_read=hand_over_read)
 
 
 def get_upstream() -> Upstream:

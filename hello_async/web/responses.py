@@ -1,12 +1,16 @@
-"""The article's plain-text responses."""
+"""The article's plain-text responses, made by the factory the wiring chose.
+
+The views call ``responses.text(...)``, looked up at call time: ``text`` is Django's own
+``HttpResponse`` (:func:`plain_text`) until the wiring hands in another factory with
+:func:`configure` (hello_async.apps: the fast path's, when its ``text`` fork is on). This module
+never asks which one it should be.
+"""
 
 from __future__ import annotations
 
 from typing import Protocol
 
 from django.http import HttpResponse
-
-from hello_async import fastpath
 
 TEXT_CONTENT_TYPE = "text/plain; charset=utf-8"
 
@@ -20,12 +24,10 @@ class Text(Protocol):
     def __call__(self, body: str, status: int = 200) -> HttpResponse: ...
 
 
-def _text() -> Text:
-    if fastpath.enabled("text"):  # the same response, without running HttpResponse's constructor
-        from hello_async.fastpath.responses import text_response
-
-        return text_response
-    return plain_text
+text: Text = plain_text
 
 
-text = _text()
+def configure(*, text_factory: Text) -> None:
+    """Make ``text`` the given factory (once, at startup: the app's ready())."""
+    global text
+    text = text_factory

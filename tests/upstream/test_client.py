@@ -11,11 +11,18 @@ from httpx_aiohttp import AiohttpTransport
 
 from hello_async import upstream
 from hello_async.errors import UpstreamBadStatus, UpstreamTimeout, UpstreamUnavailable
+from hello_async.fastpath.httpclient import LeanAsyncClient
 from hello_async.upstream.transport import Http11Transport
 from tests.support.faultproxy import Blackhole, Drip, FaultProxy, Mode, Pass
 
 
-def make(handler, *, timeout: float = 5.0, counter: list[int] | None = None) -> upstream.Upstream:
+def make(
+    handler,
+    *,
+    timeout: float = 5.0,
+    counter: list[int] | None = None,
+    client_class: type[httpx.AsyncClient] = httpx.AsyncClient,
+) -> upstream.Upstream:
     def factory() -> httpx.AsyncBaseTransport:
         if counter is not None:
             counter.append(1)
@@ -26,6 +33,7 @@ def make(handler, *, timeout: float = 5.0, counter: list[int] | None = None) -> 
         timeout=timeout,
         async_transport=factory,
         sync_transport=httpx.MockTransport(handler),
+        client_class=client_class,
     )
 
 
@@ -119,15 +127,14 @@ async def test_real_upstream_through_either_transport(
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize("lean", [True, False], ids=["fast path's client", "HTTPX's client"])
-async def test_no_client_keeps_the_cookies_an_answer_sets(settings: Any, lean: bool) -> None:
-    settings.HELLO_ASYNC_FASTPATH = lean
+async def test_no_client_keeps_the_cookies_an_answer_sets(lean: bool) -> None:
     sent: list[str | None] = []
 
     def sets_cookies(request: httpx.Request) -> httpx.Response:
         sent.append(request.headers.get("cookie"))
         return httpx.Response(200, headers={"Set-Cookie": f"c{len(sent)}=1; Path=/"}, text="hi")
 
-    client = make(sets_cookies)
+    client = make(sets_cookies, client_class=LeanAsyncClient if lean else httpx.AsyncClient)
     await client.astart()  # the serving loop's long-lived client
     try:
         for _ in range(3):
