@@ -292,7 +292,10 @@ def test_both_hosts_boards_see_each_order_run_and_finish_whichever_host_queued_i
         finally:
             for feed in boards:
                 feed.close()
-    print(f"\nboards: transitions seen on both hosts {max(delays) * 1000:.0f} ms after, at most")
+    median, worst = statistics.median(delays) * 1000, max(delays) * 1000
+    print(
+        f"\nboards: each transition on both hosts {median:.0f} ms after (median), {worst:.0f} max"
+    )
     assert max(delays) < TRANSITION, [f"{d * 1000:.0f} ms" for d in delays]
 
 
