@@ -1,6 +1,6 @@
 """The console's stream: a visitor's own requests, their lines as they happen, no one else's; a
 token without the cookie it was minted for is refused. One process, the in-process broker (the
-default); tests/live/test_fleet.py runs two processes on Redis."""
+default); tests/fleet/test_fleet.py runs two hosts on Redis."""
 
 from __future__ import annotations
 
