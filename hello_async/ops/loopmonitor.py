@@ -28,6 +28,7 @@ import time
 
 from prometheus_client import Counter
 
+from hello_async.jobs import background
 from hello_async.ops import inflight
 
 logger = logging.getLogger(__name__)
@@ -86,7 +87,7 @@ class LoopMonitor:
             await asyncio.wait([task])
         thread, self._thread = self._thread, None
         if thread is not None:
-            await asyncio.to_thread(thread.join, 5)
+            await background.ain_own_thread(thread.join, 5)  # not the default pool: it may be full
 
     async def _tick(self) -> None:
         global _stalls_total
