@@ -7,8 +7,8 @@
     ├── NeedsASGI                       501  an event stream asked of a WSGI server
     ├── Busy                            503  at capacity now: nothing started, see Retry-After
     │   ├── BackgroundFull              503  HELLO_ASYNC_BACKGROUND_MAX jobs pending (jobs/)
-    │   └── QueueFull                   503  HELLO_ASYNC_TASK_MAX_QUEUED orders waiting (work/)
-    ├── streams.subscribers.Busy        503  a feed's streams at their cap, or shutting down
+    │   ├── QueueFull                   503  HELLO_ASYNC_TASK_MAX_QUEUED orders waiting (work/)
+    │   └── StreamsFull                 503  a feed's streams at their cap, or closing (streams/)
     └── UpstreamError                   502  the upstream could not give a usable answer
         ├── UpstreamUnavailable         502  refused, reset, closed early
         ├── UpstreamBadStatus           502  it answered, with a 4xx or 5xx status

@@ -3,7 +3,7 @@
 Each feed (``live``, ``console``, ``board``) has its own cap per process
 (``HELLO_ASYNC_SSE_MAX_LIVE``, ``_CONSOLES``, ``_BOARDS``, each ``HELLO_ASYNC_SSE_MAX_SUBSCRIBERS``
 unless set), so a crowd on one feed leaves the others open; past it the next is refused with
-:class:`Busy` (503 with ``Retry-After``). A subscriber's queue holds at most
+:class:`StreamsFull` (503 with ``Retry-After``). A subscriber's queue holds at most
 ``HELLO_ASYNC_SSE_QUEUE`` events: a consumer that lags that far behind is dropped, with a last
 ``dropped`` event, rather than buffered without end. Events may be published from any thread
 (a sync view's lines come from its worker thread); they reach the queue on the subscriber's loop.
@@ -23,7 +23,7 @@ from typing import Any
 from django.conf import settings
 from prometheus_client import Counter, Gauge
 
-from hello_async.errors import HelloAsyncError
+from hello_async.errors import Busy
 
 LINE_ENDS = re.compile(r"\r\n|\r|\n")
 
@@ -47,9 +47,8 @@ STREAMS_DROPPED = Counter(
 )
 
 
-class Busy(HelloAsyncError):
-    status_code = 503
-    retry_after = 5
+class StreamsFull(Busy):
+    """A feed's streams at their cap, or the process shutting down."""
 
 
 @dataclass(frozen=True)
@@ -159,18 +158,18 @@ class Streams:
         return caps[feed]
 
     def subscribe(self, feed: str, *, endless: bool = False) -> Subscriber:
-        """A new subscriber of ``feed``, or :class:`Busy`. ``endless``: a feed that never ends
-        by itself (a console, a board), which :meth:`end_endless` ends when the server shuts
+        """A new subscriber of ``feed``, or :class:`StreamsFull`. ``endless``: a feed that never
+        ends by itself (a console, a board), which :meth:`end_endless` ends when the server shuts
         down."""
         limit = self._queue if self._queue is not None else settings.HELLO_ASYNC_SSE_QUEUE
         cap = self.max_subscribers(feed)
         with self._lock:
             if endless and self.closing:
-                raise Busy("The server is shutting down; try again shortly.")
+                raise StreamsFull("The server is shutting down; try again shortly.")
             if self._count.get(feed, 0) >= cap:
                 self.refused_total += 1
                 STREAMS_REFUSED.inc()
-                raise Busy(f"Too many live streams open ({cap}); try again shortly.")
+                raise StreamsFull(f"Too many live streams open ({cap}); try again shortly.")
             self._count[feed] = self._count.get(feed, 0) + 1
             STREAMS_OPEN.inc()
         subscriber = Subscriber(self, limit, feed=feed, endless=endless)

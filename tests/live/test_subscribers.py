@@ -7,14 +7,14 @@ import threading
 
 import pytest
 
-from hello_async.streams.subscribers import Busy, Event, Streams, drain
+from hello_async.streams.subscribers import Event, Streams, StreamsFull, drain
 
 
 @pytest.mark.asyncio
 async def test_at_most_n_subscribers_and_a_closed_one_frees_its_place() -> None:
     broker = Streams(max_subscribers=2, queue=10)
     first, _ = broker.subscribe("live"), broker.subscribe("live")
-    with pytest.raises(Busy) as busy:
+    with pytest.raises(StreamsFull) as busy:
         broker.subscribe("live")
     assert busy.value.status_code == 503 and busy.value.retry_after == 5
     assert broker.refused_total == 1
@@ -83,7 +83,7 @@ async def test_end_endless_ends_the_feeds_and_leaves_the_streams_with_an_end() -
 async def test_after_shutdown_began_no_feed_opens_but_a_finite_stream_does() -> None:
     broker = Streams(max_subscribers=3, queue=10)
     broker.end_endless()
-    with pytest.raises(Busy, match="shutting down"):
+    with pytest.raises(StreamsFull, match="shutting down"):
         broker.subscribe("board", endless=True)
     broker.subscribe("live")
 
@@ -99,11 +99,11 @@ def test_a_carriage_return_starts_a_new_data_line_and_cannot_add_a_field() -> No
 async def test_each_feed_has_its_own_cap() -> None:
     streams = Streams(max_subscribers={"live": 1, "console": 2, "board": 1}, queue=10)
     boards = [streams.subscribe("board", endless=True)]
-    with pytest.raises(Busy):  # a crowd on the board ...
+    with pytest.raises(StreamsFull):  # a crowd on the board ...
         boards.append(streams.subscribe("board", endless=True))
     live = streams.subscribe("live")  # ... leaves the live view and the consoles open
     consoles = [streams.subscribe("console", endless=True) for _ in range(2)]
-    with pytest.raises(Busy):
+    with pytest.raises(StreamsFull):
         streams.subscribe("console", endless=True)
     assert (streams.open("board"), streams.open("live"), streams.open("console")) == (1, 1, 2)
     assert len(streams) == 4 and streams.refused_total == 2
