@@ -83,8 +83,15 @@ class RequestMetrics(Collector):
                 Histogram(*DURATIONS, ["method", "route"], buckets=BUCKETS, registry=None),
             )
 
-    def record(self, method: str, route: str, status: int, seconds: float) -> None:
-        key = (method, route, status)
+    def record(self, exchange: _Exchange) -> None:
+        """Count ``exchange``'s request, once (it is not counted again)."""
+        seconds = time.perf_counter() - exchange.started
+        exchange.started = 0.0
+        method = exchange.method if exchange.method in METHODS else OTHER_METHOD
+        request, exchange.request = exchange.request, None
+        match = request.resolver_match if request is not None else None
+        route = UNMATCHED if match is None else "/" + match.route
+        key = (method, route, exchange.status or CLIENT_LEFT)
         tally = self._tallies.get(key)
         if tally is None:
             tally = self._tallies[key] = [0] * (len(BUCKETS) + 2)
@@ -132,8 +139,8 @@ REQUEST_METRICS = RequestMetrics(shared=bool(settings.PROMETHEUS_MULTIPROC_DIR))
 
 
 class _Exchange:
-    """One request as the wrapper follows it, standing in for the ASGI ``send``: the status of
-    its answer, Django's request once there is one. Counted as its answer's last message goes."""
+    """One request as the wrapper follows it (its :meth:`send_counting` stands in for the ASGI
+    ``send``): the status of its answer, Django's request once there is one."""
 
     __slots__ = ("metrics", "method", "request", "send", "started", "status")
 
@@ -145,22 +152,14 @@ class _Exchange:
         self.status = 0
         self.started = time.perf_counter()  # 0.0 once counted
 
-    def __call__(self, message: Message) -> Awaitable[None]:
-        # A function that returns the server's awaitable: no coroutine of its own a message.
+    def send_counting(self, message: Message) -> Awaitable[None]:
+        # A function that returns the server's awaitable: no coroutine of its own a message. (A
+        # bound method, not ``__call__``: calling an instance looks ``__call__`` up each time.)
         if message["type"] == "http.response.start":
             self.status = message["status"]
         elif not message.get("more_body", False) and self.started:  # the answer's last message
-            self.record()
+            self.metrics.record(self)
         return self.send(message)
-
-    def record(self) -> None:
-        seconds = time.perf_counter() - self.started
-        self.started = 0.0
-        method = self.method if self.method in METHODS else OTHER_METHOD
-        request, self.request = self.request, None
-        match = request.resolver_match if request is not None else None
-        route = UNMATCHED if match is None else "/" + match.route
-        self.metrics.record(method, route, self.status or CLIENT_LEFT, seconds)
 
 
 SCOPE_KEY = "hello_async.exchange"  # the request's _Exchange, in the scope Django's request keeps
@@ -185,7 +184,7 @@ class RequestMetricsMiddleware:
         if in_flight is not None:
             in_flight.inc()
         try:
-            await self.app(scope, receive, exchange)
+            await self.app(scope, receive, exchange.send_counting)
         except Exception:
             if not exchange.status:
                 exchange.status = SERVER_ERROR  # what the server answers in its place
@@ -195,7 +194,7 @@ class RequestMetricsMiddleware:
             # which both hold the scope: a cycle, left to the garbage collector unless broken.
             del scope[SCOPE_KEY]
             if exchange.started:  # the client left, or the application raised or never ended
-                exchange.record()
+                self.metrics.record(exchange)
             exchange.request = None
             if in_flight is not None:
                 in_flight.dec()
