@@ -1,9 +1,12 @@
-"""What each fork copies or relies on, pinned in one place by a hash of that code's AST.
+"""What the product copies from its dependencies or reads of their private state, pinned in one
+place by a hash of that code's AST.
 
-A fork is correct only as long as the code it stands in for stays as it was read. Each name below
-is pinned by :func:`fingerprint`: the sha256 of the code's syntax tree without docstrings, so a
-release that only edits comments or docstrings passes, and one that changes what the code does
-fails tests/fastpath/test_pins.py, naming the forks to read again.
+A fork (hello_async.fastpath) is correct only as long as the code it stands in for stays as it was
+read; a module that reaches into a dependency's private attributes, only as long as the code that
+sets and reads them does. Each name below is pinned by :func:`fingerprint`: the sha256 of the
+code's syntax tree without docstrings, so a release that only edits comments or docstrings passes,
+and one that changes what the code does fails tests/test_pins.py, naming what to read again.
+Used by tests only, so it lives here, not in the package.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ COPIES: dict[str, tuple[str, ...]] = {
     "handler": (
         "django.core.handlers.asgi.ASGIHandler.__call__",
         "django.core.handlers.asgi.ASGIHandler.handle",
+        "django_asgi_lifespan.handler.LifespanASGIHandler.__call__",
+        "django_asgi_lifespan.handler.LifespanASGIHandler._handle_lifespan",  # private: called
         "django.core.handlers.base.BaseHandler.load_middleware",
         "asgiref.sync.ThreadSensitiveContext.__aenter__",
         "asgiref.sync.ThreadSensitiveContext.__aexit__",
@@ -69,8 +74,55 @@ COPIES: dict[str, tuple[str, ...]] = {
     "handover": ("httpx.Response.aread", "httpx.Response.aiter_bytes"),
 }
 
-# Each name once, whatever forks copy it: its fingerprint when the forks were last read.
+# The private state a module outside the forks sets or reads: the code that sets and reads it too.
+READS: dict[str, tuple[str, ...]] = {
+    # SyncTransport swaps ``HTTPTransport._pool`` for a pool on its own network backend.
+    "hello_async.upstream.sync_transport": (
+        "httpx.HTTPTransport.__init__",
+        "httpx.HTTPTransport.__enter__",
+        "httpx.HTTPTransport.__exit__",
+        "httpx.HTTPTransport.handle_request",
+        "httpx.HTTPTransport.close",
+    ),
+    # _BoundedConnector swaps ``_factory`` (the protocol each connection gets) for _BoundedHandler,
+    # a ResponseHandler subclass; the transport reads the aiohttp response behind httpx-aiohttp's
+    # stream (``AiohttpResponseStream._aiohttp_response``).
+    "hello_async.upstream.aiohttp_transport": (
+        "aiohttp.connector.BaseConnector.__init__",
+        "aiohttp.connector.TCPConnector._start_tls_connection",
+        "aiohttp.connector.TCPConnector._create_direct_connection",
+        "aiohttp.connector.TCPConnector._create_proxy_connection",
+        "aiohttp.client_proto.ResponseHandler.__init__",
+        "aiohttp.client_proto.ResponseHandler.set_response_params",
+        "aiohttp.client_proto.ResponseHandler.data_received",
+        "httpx_aiohttp.transport.AiohttpResponseStream",
+        "httpx_aiohttp.transport.AiohttpTransport.handle_async_request",
+    ),
+}
+
+# Each name once, whatever forks or modules use it: its fingerprint when they were last read.
 PINS: dict[str, str] = {
+    "aiohttp.client_proto.ResponseHandler.__init__": (
+        "dcd75ca20fa48915c704afcb362cd61187afa09479cb0689c36007e6f5f9742d"
+    ),
+    "aiohttp.client_proto.ResponseHandler.data_received": (
+        "c04bfd0d2dfa59e5d741437e3c73527810adc2d60a37ca8d7f96289f4c203a65"
+    ),
+    "aiohttp.client_proto.ResponseHandler.set_response_params": (
+        "01536c653a81155c76cf9f98bc464f88adf74dbf29a1fd6c0f94d82c55723efb"
+    ),
+    "aiohttp.connector.BaseConnector.__init__": (
+        "aba8b177dd1eea181cf2222eddd23904a7f439f4e84d47ee959aa4aef22c9cd0"
+    ),
+    "aiohttp.connector.TCPConnector._create_direct_connection": (
+        "ba944ed73870e19bc0a6c8fbc8534449f25c878b83eae15fd1577555bec84d06"
+    ),
+    "aiohttp.connector.TCPConnector._create_proxy_connection": (
+        "d467342be9654eaf152ed353f557bf23f87681ec4b8725522cc41c1669d88833"
+    ),
+    "aiohttp.connector.TCPConnector._start_tls_connection": (
+        "4327145c6c22cc7038d17a0d29ce9d3a8245306665be0528d453de1183737cde"
+    ),
     "asgiref.local.Local.__new__": (
         "85933a87a58eee95f4d255090235a922134652677c83a39417336ee206a234e6"
     ),
@@ -165,6 +217,12 @@ PINS: dict[str, str] = {
     "django.utils.deprecation.MiddlewareMixin.__acall__": (
         "18a23e1e10bb8c776290d73843d667d434d7e940b0c7f88df08d12395a68923c"
     ),
+    "django_asgi_lifespan.handler.LifespanASGIHandler.__call__": (
+        "40460ea6a96b87d351da5c0f18ee6bbb85c2a0088cdbb4ab1a633db607bc2847"
+    ),
+    "django_asgi_lifespan.handler.LifespanASGIHandler._handle_lifespan": (
+        "f974803075f18fa79433603b34e5d22f0643a4d6644143c927160de009726976"
+    ),
     "httpx.AsyncClient._send_handling_auth": (
         "495040231c5ba360d44952dd8a8aeba70e421065cf8c4f7d4d80c07080df000f"
     ),
@@ -177,12 +235,33 @@ PINS: dict[str, str] = {
     "httpx.Cookies.extract_cookies": (
         "876e5fba550dddba77da430876f351fd148796d795e34a5977e5fbfd7368371c"
     ),
+    "httpx.HTTPTransport.__enter__": (
+        "b5a44b4631978de016c565c540dc7dda889ae0ddf5a30839d43e5a0a1373e821"
+    ),
+    "httpx.HTTPTransport.__exit__": (
+        "5502af167df0e08fb6e4972600e9ad45c1b41b6ebca00c9426b2d1a54d4f25a7"
+    ),
+    "httpx.HTTPTransport.__init__": (
+        "0c504f3d32d36982b09aaccf7b18acac282e07975a18bb0c50f277da023ee7f3"
+    ),
+    "httpx.HTTPTransport.close": (
+        "9d08202b23a983d09aac29e57289a1af4fef8336f58c062549ad33e66aa3db54"
+    ),
+    "httpx.HTTPTransport.handle_request": (
+        "14448331d80769715840184fb0fe7dc4181cc234a502850b66f19a72a6ca66a9"
+    ),
     "httpx.Response.aiter_bytes": (
         "180df870ee385897995e8705d4ccee374249c6100e1cdccad537c84059608f5b"
     ),
     "httpx.Response.aread": ("a326e8c4eea3ada6c4f7a44d59708147c6592c8ef61b54900a6ca4adcf2f5c84"),
     "httpx._client.BoundAsyncStream": (
         "9646bcb6fc6e96c17ef645dec325ce0132486d8a7216052c4e8db748a89055e3"
+    ),
+    "httpx_aiohttp.transport.AiohttpResponseStream": (
+        "a980c00f9133d33d2255afb4946d4787958746698d674088a385bb6a585324b9"
+    ),
+    "httpx_aiohttp.transport.AiohttpTransport.handle_async_request": (
+        "7b23e1bfa432d0804b7a2021c8923ee999af7dad0b0034b5e9bb41c8b5a56217"
     ),
 }
 
@@ -217,5 +296,7 @@ def fingerprint(obj: Any) -> str:
     return hashlib.sha256(ast.dump(tree).encode()).hexdigest()
 
 
-def forks_copying(dotted: str) -> list[str]:
-    return [fork for fork, names in COPIES.items() if dotted in names]
+def users_of(dotted: str) -> list[str]:
+    """The forks and modules to read again when ``dotted`` changes."""
+    tables = (*COPIES.items(), *READS.items())
+    return [user for user, names in tables if dotted in names]

@@ -1,4 +1,5 @@
-"""Each fork is pinned to the code it copies: an upgrade that changes that code fails here."""
+"""Each fork is pinned to the code it copies, and each module reaching into a dependency's private
+state to the code that sets and reads it: an upgrade that changes that code fails here."""
 
 from __future__ import annotations
 
@@ -8,20 +9,23 @@ import pathlib
 import pytest
 
 from hello_async import fastpath
-from hello_async.fastpath.pins import COPIES, PINS, fingerprint, forks_copying, resolve
+from tests.pins import COPIES, PINS, READS, fingerprint, resolve, users_of
 
 
 @pytest.mark.parametrize("dotted", sorted(PINS))
-def test_the_code_a_fork_copies_is_as_it_was_read(dotted: str) -> None:
+def test_the_code_a_fork_copies_or_a_module_reads_is_as_it_was_read(dotted: str) -> None:
     assert fingerprint(resolve(dotted)) == PINS[dotted], (
-        f"{dotted} changed: read the forks {forks_copying(dotted)} against it again "
-        "(hello_async/fastpath), then update its fingerprint in hello_async/fastpath/pins.py"
+        f"{dotted} changed: read {users_of(dotted)} against it again, "
+        "then update its fingerprint in tests/pins.py"
     )
 
 
-def test_every_fork_is_pinned_and_every_pin_belongs_to_a_fork() -> None:
+def test_every_fork_is_pinned_and_every_pin_has_a_user() -> None:
     assert set(COPIES) == set(fastpath.FORKS)
-    assert {name for names in COPIES.values() for name in names} == set(PINS)
+    for module in READS:
+        importlib.import_module(module)
+    used = {name for names in (*COPIES.values(), *READS.values()) for name in names}
+    assert used == set(PINS)
 
 
 def test_the_fingerprint_ignores_docstrings_and_comments_but_not_code(

@@ -5,7 +5,7 @@ Django's own middleware and response constructor, a plain ``httpx.AsyncClient`` 
 and Python's own garbage collector. On (the default), each fork below stands in for the code it
 copies; ``HELLO_ASYNC_FASTPATH_OFF`` turns single forks off (the bench measures each that way).
 What each buys, and how it was measured: docs/performance.md. Each is pinned to the code it
-copies in one place, hello_async.fastpath.pins.
+copies in one place, tests/pins.py.
 """
 
 from __future__ import annotations

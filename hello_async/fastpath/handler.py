@@ -12,7 +12,7 @@ unless the request's own code made a thread, or a receiver other than Django's o
 
 ``handle`` is Django 6.1's, with those changes marked ``# hello_async:``. Each fork can be turned
 off alone (hello_async.fastpath); ``handler`` off makes this class behave as Django's for the
-thread hops. The code each fork copies is pinned in hello_async.fastpath.pins.
+thread hops. The code each fork copies is pinned in tests/pins.py.
 """
 
 from __future__ import annotations

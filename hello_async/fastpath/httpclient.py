@@ -11,7 +11,7 @@
   unwrapped, and reference counting frees it.
 
 Each overrides a private HTTPX method with the same behaviour (pinned in
-hello_async.fastpath.pins); tests/fastpath/test_httpclient.py checks cookies are still set and
+tests/pins.py); tests/fastpath/test_httpclient.py checks cookies are still set and
 sent, auth applied and redirects followed.
 """
 

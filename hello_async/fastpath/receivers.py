@@ -9,7 +9,7 @@ The versions here read the ``Local``'s storage directly, the way asgiref's ``__g
 it on a thread with a running event loop, then do exactly what Django's receiver does with the
 answer (the same connections, in the same order, the same calls). They stand in for Django's
 receivers only when hello_async.fastpath.signals sends a signal inline on the loop; the code
-they mirror is pinned in hello_async.fastpath.pins, and tests/fastpath/test_receivers.py compares
+they mirror is pinned in tests/pins.py, and tests/fastpath/test_receivers.py compares
 each answer with ``hasattr`` and each receiver's effect with Django's.
 """
 

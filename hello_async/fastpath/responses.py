@@ -4,7 +4,7 @@
 the same attributes in the same order, the one header already checked (ASCII, no newline), the
 body encoded as its charset says. Anything else is Django's own constructor.
 tests/fastpath/test_responses.py compares the two; the constructors are pinned
-(hello_async.fastpath.pins).
+(tests/pins.py).
 """
 
 from __future__ import annotations

@@ -38,7 +38,7 @@ def context_has_thread() -> bool:
 
 def inline_receivers(signal: Signal, sender: Any) -> list[Callable[..., Any]] | None:
     """The receivers ``signal.send(sender)`` would call, if all are Django's own; else None."""
-    sync_receivers, async_receivers = signal._live_receivers(sender)  # pinned: fastpath.pins
+    sync_receivers, async_receivers = signal._live_receivers(sender)  # pinned: tests/pins.py
     if async_receivers or not DJANGOS.issuperset(sync_receivers):
         return None
     return sync_receivers

@@ -97,11 +97,11 @@ class _BoundedHandler(ResponseHandler):
 class _BoundedConnector(aiohttp.TCPConnector):
     def __init__(self, *, limits: ResponseLimits, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        # aiohttp's protocol factory (private; tests/system/test_hostile_upstream.py fails without
-        # it).
+        # aiohttp takes no protocol class: swap its protocol factory (private, set in
+        # BaseConnector.__init__; pinned with the code that calls it in tests/pins.py).
         assert hasattr(self, "_factory")
         self._factory = functools.partial(  # type: ignore[assignment]
-            _BoundedHandler, loop=self._loop, limits=limits
+            _BoundedHandler, loop=asyncio.get_running_loop(), limits=limits
         )
 
 
@@ -136,7 +136,7 @@ class BoundedAiohttpTransport(AiohttpTransport):
         response = await super().handle_async_request(request)
         stream = response.stream
         assert isinstance(stream, AiohttpResponseStream)
-        aiohttp_response = stream._aiohttp_response
+        aiohttp_response = stream._aiohttp_response  # private; pinned in tests/pins.py
         connection = aiohttp_response.connection
         handler = connection.protocol if connection is not None else None
         limits = self.response_limits

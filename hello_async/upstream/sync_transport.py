@@ -135,8 +135,8 @@ class SyncTransport(httpx.HTTPTransport):
     def __init__(self, limits: httpx.Limits, response_limits: ResponseLimits) -> None:
         super().__init__(trust_env=False, limits=limits)
         self.response_limits = response_limits
-        # httpx takes no network backend: swap its pool for one with the same limits on
-        # ours. httpx is pinned below 0.29, where ``_pool`` is set only here.
+        # httpx takes no network backend: swap its pool (private, set only in __init__) for one
+        # with the same limits on ours; the code that sets and reads it is pinned in tests/pins.py.
         self._pool = httpcore.ConnectionPool(
             ssl_context=default_ssl_context(),
             max_connections=limits.max_connections,
