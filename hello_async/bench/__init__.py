@@ -4,7 +4,7 @@ The picture (docs/how-we-measure.md)::
 
     CPU 1: bench process ── load generator (wrk, or the built-in one) ──┐
            delay server (the upstream: answers after D ms)  ◄──┐       │ HTTP
-    CPU 0: server under test (Uvicorn / Gunicorn / the FastAPI peer) ◄─┘◄┘
+    CPU 0: server under test (Uvicorn / Gunicorn / the FastAPI and django-bolt peers) ◄─┘◄┘
 
 One module per concern: ``delay_server`` (the upstream), ``loadgen`` (wrk when it is on PATH,
 else the built-in generator; both parsed into one result), ``sseload`` (the load for event
@@ -23,8 +23,9 @@ from __future__ import annotations
 import importlib.util
 
 # The `bench` group in pyproject.toml, by import name: the table and the progress (rich), the
-# charts (matplotlib), and the peers the bench starts beside ours (fastapi, sse_starlette).
-GROUP_PACKAGES = ("rich", "matplotlib", "fastapi", "sse_starlette")
+# charts (matplotlib), and the peers the bench starts beside ours (fastapi, sse_starlette,
+# django_bolt).
+GROUP_PACKAGES = ("rich", "matplotlib", "fastapi", "sse_starlette", "django_bolt")
 
 _missing = [name for name in GROUP_PACKAGES if importlib.util.find_spec(name) is None]
 if _missing:

@@ -86,21 +86,29 @@ def choose(prefer_builtin: bool = False) -> LoadGenerator:
 _UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
 _DURATION = re.compile(r"(\d+) requests in ([\d.]+)(us|ms|s|m|h),")
 _PERCENTILE = re.compile(r"^\s*(50|99)(?:\.0+)?%\s+([\d.]+)(us|ms|s|m|h)\s*$", re.MULTILINE)
+# "    Latency   104.21ms    3.10ms   1.30s   90.00%": average, deviation, then the slowest.
+_LATENCY_MAX = re.compile(
+    r"^\s*Latency\s+[\d.]+(?:us|ms|s|m|h)\s+[\d.]+(?:us|ms|s|m|h)\s+([\d.]+)(us|ms|s|m|h)",
+    re.MULTILINE,
+)
 _SOCKET_ERRORS = re.compile(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)")
 _NON_2XX = re.compile(r"Non-2xx or 3xx responses: (\d+)")
 
 
 def parse_wrk(output: str) -> LoadResult:
     """Read ``wrk --latency`` output: requests, seconds, errors (socket errors plus non-2xx/3xx
-    answers) and the 50th/99th percentiles."""
+    answers), the 50th/99th percentiles and the slowest request."""
     found = _DURATION.search(output)
     if not found:
         raise LoadError(f"no request count in wrk's output:\n{output}")
     requests = int(found.group(1))
     seconds = float(found.group(2)) * _UNITS_MS[found.group(3)] / 1000
     latencies = {q: float(v) * _UNITS_MS[u] for q, v, u in _PERCENTILE.findall(output)}
+    slowest = _LATENCY_MAX.search(output)
+    max_ms = float(slowest.group(1)) * _UNITS_MS[slowest.group(2)] if slowest else math.nan
     if requests == 0:  # wrk prints 0.00us percentiles then: there is no latency to report
         latencies = {"50": math.nan, "99": math.nan}
+        max_ms = math.nan
     elif "50" not in latencies or "99" not in latencies:
         raise LoadError(f"no latency distribution in wrk's output (--latency?):\n{output}")
     errors = 0
@@ -114,6 +122,7 @@ def parse_wrk(output: str) -> LoadResult:
         seconds=seconds,
         p50_ms=latencies["50"],
         p99_ms=latencies["99"],
+        max_ms=max_ms,
     )
 
 

@@ -124,6 +124,15 @@ def fastapi_peer(concurrency: int, logging: str = "warning") -> ServerSpec:
     return ServerSpec("Uvicorn, 1 worker", argv, env)
 
 
+def bolt_peer(concurrency: int) -> ServerSpec:
+    """django-bolt doing the same fan-out (``bench/peers/bolt_peer.py``): one process, one Actix
+    worker thread that also runs the Python handlers, the same pool size as the FastAPI peer,
+    no per-request logging (as the quiet rows run ours)."""
+    argv = (sys.executable, "bench/peers/bolt_peer.py", "--port", "{port}")
+    env = {"UPSTREAM_MAX_CONNECTIONS": str(max(100, 2 * concurrency))}
+    return ServerSpec("django-bolt, 1 worker", argv, env)
+
+
 def sse_peer(concurrency: int, fan_out: int) -> ServerSpec:
     """Starlette + sse-starlette streaming the same work as /smoke_some_meats/live/, with the
     article's waits and the same pool size as ours (:func:`live_env`)."""

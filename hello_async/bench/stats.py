@@ -36,6 +36,7 @@ class LoadResult:
     p50_ms: float
     p99_ms: float
     events: int = 0  # event streams: the events read (the requests are the streams)
+    max_ms: float = math.nan  # the slowest request answered (NaN: the generator did not say)
 
     @property
     def rps(self) -> float:
@@ -55,6 +56,7 @@ class LoadResult:
             seconds=seconds,
             p50_ms=percentile(latencies_ms, 50),
             p99_ms=percentile(latencies_ms, 99),
+            max_ms=max(latencies_ms, default=math.nan),
         )
 
 
@@ -85,7 +87,8 @@ class Round:
 @dataclass(frozen=True)
 class Summary:
     """Rounds of one variant, aggregated: the median round for rates and latencies (robust to
-    one disturbed round on a shared machine), the sum for errors, the peak for resources."""
+    one disturbed round on a shared machine), the sum for errors, the peak for resources and
+    for the slowest request."""
 
     rps: float
     rps_min: float
@@ -99,6 +102,12 @@ class Summary:
     rounds: list[Round] = field(default_factory=list)
     events_per_s: float = 0.0
     rss_grown_mb: float = 0.0  # what the load added to the server's memory (median round)
+    max_ms: float = math.nan  # the slowest request of every round: a tail, not a median
+
+
+def _slowest(values: Sequence[float]) -> float:
+    known = [v for v in values if not math.isnan(v)]
+    return max(known) if known else math.nan
 
 
 def summarize(rounds: Sequence[Round]) -> Summary:
@@ -118,6 +127,7 @@ def summarize(rounds: Sequence[Round]) -> Summary:
         rounds=list(rounds),
         events_per_s=statistics.median(r.events_per_s for r in rounds),
         rss_grown_mb=statistics.median(r.peak_rss_mb - r.idle_rss_mb for r in rounds),
+        max_ms=_slowest([r.load.max_ms for r in rounds]),
     )
 
 

@@ -19,7 +19,7 @@ WRK_OUTPUT = """\
 Running 8s test @ http://127.0.0.1:8000/compare/gathered/
   1 threads and 100 connections
   Thread Stats   Avg      Stdev     Max   +/- Stdev
-    Latency   104.21ms    3.10ms 130.00ms   90.00%
+    Latency   104.21ms    3.10ms   1.50s   90.00%
     Req/Sec   960.00     20.00     1.00k    80.00%
   Latency Distribution
      50%  103.50ms
@@ -66,6 +66,7 @@ def test_load_result_from_latencies() -> None:
     assert result.rps == 25
     assert result.p50_ms == pytest.approx(50.5)
     assert result.p99_ms == pytest.approx(99.01)
+    assert result.max_ms == 100
 
 
 def _round(rps: float, p50: float, errors: int = 0, rss: float = 50, threads: int = 3) -> Round:
@@ -118,6 +119,7 @@ def test_parse_wrk_reads_counts_percentiles_and_errors() -> None:
     assert result.seconds == 8
     assert result.p50_ms == 103.5
     assert result.p99_ms == 1200
+    assert result.max_ms == 1500
     assert result.errors == 2 + 3 + 5
     assert result.rps == pytest.approx((7680 - 10) / 8)
 
@@ -152,6 +154,7 @@ def test_parse_wrk_with_no_answers_has_no_latency() -> None:
     assert result.rps == 0
     assert math.isnan(result.p50_ms)
     assert math.isnan(result.p99_ms)
+    assert math.isnan(result.max_ms)
 
 
 def test_summarize_takes_the_median_event_rate_and_memory_growth() -> None:
@@ -162,3 +165,21 @@ def test_summarize_takes_the_median_event_rate_and_memory_growth() -> None:
     summary = summarize([streams(1000, 50, 60), streams(3000, 50, 90), streams(2000, 40, 70)])
     assert summary.events_per_s == 200
     assert summary.rss_grown_mb == 30
+
+
+def test_parse_wrk_reads_the_slowest_request_in_any_unit() -> None:
+    output = WRK_OUTPUT.replace("   1.50s   90.00%", " 950.00us   90.00%")
+    assert parse_wrk(output).max_ms == pytest.approx(0.95)
+    without = "\n".join(line for line in WRK_OUTPUT.splitlines() if "Latency  " not in line)
+    assert math.isnan(parse_wrk(without).max_ms)
+
+
+def test_summarize_keeps_the_slowest_request_of_every_round() -> None:
+    def slowest(max_ms: float) -> Round:
+        load = LoadResult(requests=10, errors=0, seconds=1, p50_ms=5, p99_ms=9, max_ms=max_ms)
+        return Round(load, peak_rss_mb=50, peak_threads=3)
+
+    # Not the median round's: the tail a user meets is the worst one.
+    assert summarize([slowest(300), slowest(7900), slowest(400)]).max_ms == 7900
+    assert summarize([slowest(math.nan), slowest(400)]).max_ms == 400
+    assert math.isnan(summarize([slowest(math.nan)]).max_ms)
