@@ -26,18 +26,34 @@ class RunInfo:
     quick: bool
 
 
-def scenario_ratio(result: ScenarioResult) -> float:
-    numerator, denominator = result.scenario.ratio
-    metric = result.scenario.ratio_metric
+def scenario_ratio(
+    result: ScenarioResult, pair: tuple[str, str] | None = None, metric: str | None = None
+) -> float:
+    """The scenario's ratio (or ``pair``'s) on its metric (or ``metric``)."""
+    numerator, denominator = pair or result.scenario.ratio
+    metric = metric or result.scenario.ratio_metric
     by_key = {v.variant.key: v.summary for v in result.variants}
     return ratio(getattr(by_key[numerator], metric), getattr(by_key[denominator], metric))
 
 
-def ratio_label(result: ScenarioResult) -> str:
-    numerator, denominator = result.scenario.ratio
+def ratio_label(result: ScenarioResult, pair: tuple[str, str] | None = None) -> str:
+    numerator, denominator = pair or result.scenario.ratio
     units = {"rps": "requests/s", "events_per_s": "events/s", "p50_ms": "p50", "p99_ms": "p99"}
     unit = units[result.scenario.ratio_metric]
     return f"{numerator} / {denominator} ({unit})"
+
+
+def ratios_json(result: ScenarioResult) -> list[dict[str, Any]]:
+    """Every ratio of the scenario (``ratio`` first, then ``also``), each with the same pair's
+    p99 ratio beside it: a side may win on the median and lose on the tail."""
+    return [
+        {
+            "of": ratio_label(result, pair),
+            "value": _finite(scenario_ratio(result, pair)),
+            "p99": _finite(scenario_ratio(result, pair, "p99_ms")),
+        }
+        for pair in result.scenario.ratios
+    ]
 
 
 def _finite(value: float) -> float | None:
@@ -61,6 +77,7 @@ def variant_json(result: ScenarioResult, item: VariantResult) -> dict[str, Any]:
         "rps_max": _finite(s.rps_max),
         "p50_ms": _finite(s.p50_ms),
         "p99_ms": _finite(s.p99_ms),
+        "max_ms": _finite(s.max_ms),
         "requests": s.requests,
         "errors": s.errors,
         "peak_rss_mb": round(s.peak_rss_mb, 1),
@@ -103,6 +120,7 @@ def scenario_json(result: ScenarioResult, delay_ms: float) -> dict[str, Any]:
             "metric": sc.ratio_metric,
             "value": _finite(scenario_ratio(result)),
         },
+        "ratios": ratios_json(result),
         "reference": sc.reference_key,
         "load": sc.load,
         "variants": [variant_json(result, item) for item in result.variants],
@@ -168,6 +186,7 @@ def table(data: dict[str, Any]) -> Table:
     out.add_column("of floor", justify="right")
     out.add_column("p50 ms\n(1st event)", justify="right")
     out.add_column("p99 ms", justify="right")
+    out.add_column("max ms", justify="right")
     out.add_column("errors", justify="right")
     out.add_column("peak RSS MB", justify="right")
     out.add_column("peak threads", justify="right")
@@ -194,6 +213,7 @@ def table(data: dict[str, Any]) -> Table:
                 _pct(v["fraction_of_floor"]),
                 _num(v["p50_ms"], 1),
                 _num(v["p99_ms"], 1),
+                _num(v.get("max_ms"), 0),
                 f"[red]{v['errors']}[/red]" if v["errors"] else "0",
                 memory,
                 str(v["peak_threads"]),
@@ -211,26 +231,31 @@ def table(data: dict[str, Any]) -> Table:
                 _pct(up["fraction_of_floor"]),
                 _num(up["p50_ms"], 1),
                 _num(up["p99_ms"], 1),
+                "",
                 str(up["errors"]),
                 "",
                 "",
                 style="dim",
             )
-        value = sc["ratio"]["value"]
-        shown = "—" if value is None else f"[bold]{value:.2f}x[/bold]"
-        cells = {"rps": "", "p50_ms": "", "p99_ms": ""}
-        cells[{"events_per_s": "rps"}.get(sc["ratio"]["metric"], sc["ratio"]["metric"])] = shown
-        numerator, denominator = sc["ratio"]["of"].split(" (")[0].split(" / ")
-        out.add_row(
-            "",
-            f"[bold]ratio[/bold] {numerator} / {denominator}",
-            "",
-            "",
-            cells["rps"],
-            "",
-            "",
-            cells["p50_ms"],
-            cells["p99_ms"],
-            end_section=True,
-        )
+        # Old results (--replot) carry one ratio; newer ones every pair (their p99 ratios are
+        # in the JSON only: beside a rate, where higher is better, they would read backwards).
+        rows = sc.get("ratios") or [sc["ratio"]]
+        metric = {"events_per_s": "rps"}.get(sc["ratio"]["metric"], sc["ratio"]["metric"])
+        for index, row in enumerate(rows):
+            value = row["value"]
+            cells = {"rps": "", "p50_ms": "", "p99_ms": ""}
+            cells[metric] = "—" if value is None else f"[bold]{value:.2f}x[/bold]"
+            numerator, denominator = row["of"].split(" (")[0].split(" / ")
+            out.add_row(
+                "",
+                f"[bold]ratio[/bold] {numerator} / {denominator}",
+                "",
+                "",
+                cells["rps"],
+                "",
+                "",
+                cells["p50_ms"],
+                cells["p99_ms"],
+                end_section=index == len(rows) - 1,
+            )
     return out

@@ -12,6 +12,7 @@ from typing import Literal
 
 from hello_async.bench.servers import (
     ServerSpec,
+    bolt_peer,
     fastapi_peer,
     gunicorn_gthread,
     gunicorn_sync,
@@ -51,6 +52,15 @@ class Scenario:
     # "http": wrk (or the built-in generator); "sse": event streams read whole (bench.sseload),
     # the rates then events per second and the latencies the time to the first event.
     load: Literal["http", "sse"] = "http"
+    # More (numerator, denominator) pairs on the same metric, shown under ``ratio``: ours
+    # against each peer, not only the first.
+    also: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def ratios(self) -> tuple[tuple[str, str], ...]:
+        """``ratio`` then ``also``, keeping the pairs whose two variants are in the scenario."""
+        keys = {v.key for v in self.variants}
+        return tuple(pair for pair in (self.ratio, *self.also) if set(pair) <= keys)
 
     @property
     def reference_key(self) -> str:
@@ -65,6 +75,11 @@ class Scenario:
             if variant.key == key:
                 return variant
         raise KeyError(key)
+
+
+# The peer rows' ratios beside ours / FastAPI: ours against django-bolt, and django-bolt against
+# FastAPI (the bar the issue sets), and ours against the same server from --baseline.
+PEER_RATIOS = (("ours", "bolt"), ("bolt", "fastapi"), ("ours", "before"))
 
 
 def before(concurrency: int, fan_out: int, path: str, baseline: Path | None) -> tuple[Variant, ...]:
@@ -324,6 +339,7 @@ def build(
                 ),
                 *before(c, 2, "/smoke_some_meats/", baseline),
                 Variant("fastapi", "FastAPI peer", fastapi_peer(c), "/smoke_some_meats/", d),
+                Variant("bolt", "django-bolt peer", bolt_peer(c), "/smoke_some_meats/", d),
                 *(
                     ()
                     if quick
@@ -339,6 +355,7 @@ def build(
                 ),
             ),
             ("ours", "fastapi"),
+            also=PEER_RATIOS,
         ),
     ]
     if not quick:
@@ -360,6 +377,7 @@ def build(
                     ),
                     *before(big, 2, "/smoke_some_meats/", baseline),
                     Variant("fastapi", "FastAPI peer", fastapi_peer(big), "/smoke_some_meats/", d),
+                    Variant("bolt", "django-bolt peer", bolt_peer(big), "/smoke_some_meats/", d),
                     Variant(
                         "stock",
                         "stock Django handler",
@@ -369,6 +387,7 @@ def build(
                     ),
                 ),
                 ("ours", "fastapi"),
+                also=PEER_RATIOS,
             )
         )
         hello_c = 64
@@ -383,11 +402,13 @@ def build(
                     Variant("ours", "Django /", uvicorn_django(hello_c, 0), "/"),
                     *before(hello_c, 0, "/", baseline),
                     Variant("fastapi", "FastAPI peer /", fastapi_peer(hello_c), "/"),
+                    Variant("bolt", "django-bolt peer /", bolt_peer(hello_c), "/"),
                     Variant(
                         "stock", "stock Django handler /", uvicorn_stock_django(hello_c, 0), "/"
                     ),
                 ),
                 ("ours", "fastapi"),
+                also=PEER_RATIOS,
             )
         )
     if not quick:

@@ -83,7 +83,7 @@ def test_results_json_is_strict_json_without_nan(tmp_path: Path) -> None:
 
 def test_table_and_chart_render(tmp_path: Path) -> None:
     data = report.results_json(_info(), [_gather_result()])
-    console = Console(width=160, record=True)
+    console = Console(width=180, record=True)
     console.print(report.table(data))
     text = console.export_text()
     assert "gathered / sequential" in text
@@ -134,3 +134,49 @@ def test_a_stream_row_compares_events_per_second_and_memory_a_stream(tmp_path: P
     assert "sseload" in text
     (path,) = charts.draw_all(data, tmp_path)
     assert path.read_bytes().startswith(b"\x89PNG")
+
+
+def _peer_result() -> ScenarioResult:
+    scenario = next(s for s in build(quick=True, delay_ms=100, block_ms=250) if s.name == "peer")
+    upstream = LoadResult(requests=3000, errors=0, seconds=8, p50_ms=101, p99_ms=110)
+    result = ScenarioResult(scenario, upstream)
+    figures = {"ours": (160, 110, 5500), "fastapi": (100, 120, 5100), "bolt": (200, 105, 900)}
+    for variant in scenario.variants:
+        rps, p99, slowest = figures[variant.key]
+        load = LoadResult(
+            requests=rps * 8, errors=0, seconds=8, p50_ms=100, p99_ms=p99, max_ms=slowest
+        )
+        rounds = [Round(load, peak_rss_mb=80, peak_threads=6)] * 2
+        result.variants.append(VariantResult(variant, summarize(rounds)))
+    return result
+
+
+def test_the_peer_row_gives_our_ratio_against_each_peer_with_the_tail() -> None:
+    data = report.scenario_json(_peer_result(), delay_ms=100)
+    assert {v["key"] for v in data["variants"]} == {"ours", "fastapi", "bolt"}
+    ratios = [(r["of"], r["value"], r["p99"]) for r in data["ratios"]]
+    assert ratios == [
+        ("ours / fastapi (requests/s)", 1.6, pytest.approx(110 / 120, abs=1e-3)),
+        ("ours / bolt (requests/s)", 0.8, pytest.approx(110 / 105, abs=1e-3)),
+        ("bolt / fastapi (requests/s)", 2.0, pytest.approx(105 / 120, abs=1e-3)),
+    ]  # no "ours / before": the run has no --baseline
+    assert data["ratio"]["value"] == 1.6  # the scenario's own ratio stays the first
+    assert {v["key"]: v["max_ms"] for v in data["variants"]}["bolt"] == 900
+    console = Console(width=220, record=True)
+    console.print(report.table(report.results_json(_info(), [_peer_result()])))
+    text = console.export_text()
+    assert "ours / bolt" in text
+    assert "bolt / fastapi" in text
+    assert "0.80x" in text
+    assert "5,500" in text  # our slowest request
+
+
+def test_a_results_file_without_every_ratio_still_draws() -> None:
+    data = report.results_json(_info(), [_gather_result()])
+    for scenario in data["scenarios"]:
+        del scenario["ratios"]
+        for variant in scenario["variants"]:
+            del variant["max_ms"]
+    console = Console(width=200, record=True)
+    console.print(report.table(data))
+    assert "2.00x" in console.export_text()
