@@ -144,5 +144,61 @@ def _wrap(text: str, width: int = 18) -> str:
     return "\n".join(lines)
 
 
+def draw_fleet(scenario: dict[str, Any], info: dict[str, Any], path: Path) -> Path:
+    """The fleet row: how late each delivery came (p50, p99, max) on the left; the fan-out's
+    requests/s with REDIS_URL unset and set on the right."""
+    details = scenario.get("details", {})
+    delivered: list[tuple[str, dict[str, Any]]] = []
+    if "board" in details:
+        delivered.append(("board RUNNING", details["board"]["running"]))
+        delivered.append(("board SUCCESSFUL", details["board"]["successful"]))
+    if "console" in details:
+        delivered.append(("console lines", details["console"]))
+    fanout = [v for v in scenario["variants"] if v["key"] not in ("board", "console")]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.6), dpi=90)
+    fig.suptitle(scenario["title"], fontsize=12, fontweight="bold")
+    width = 0.27
+    for n, (figure, alpha) in enumerate((("p50_ms", 1.0), ("p99_ms", 0.6), ("max_ms", 0.3))):
+        values = [figures[figure] or 0.0 for _, figures in delivered]
+        bars = left.bar(
+            [x + (n - 1) * width for x in range(len(delivered))],
+            values,
+            width,
+            label=figure.removesuffix("_ms"),
+            color=COLORS[0],
+            alpha=alpha,
+        )
+        left.bar_label(bars, labels=[_label(v, 0) for v in values], padding=2, fontsize=8)
+    left.set_xticks(range(len(delivered)), [_wrap(name) for name, _ in delivered], fontsize=8)
+    left.set_ylabel("from the transition (or the line) to the stream, ms")
+    left.set_title("delivery across hosts: p50, p99, max", fontsize=10)
+    left.legend(fontsize=8)
+    rates = [v["rps"] or 0.0 for v in fanout]
+    bars = right.bar(
+        range(len(fanout)), rates, color=[COLORS[1 + n % 2] for n in range(len(fanout))]
+    )
+    right.bar_label(bars, labels=[_label(v) for v in rates], padding=2, fontsize=8)
+    right.set_xticks(range(len(fanout)), [_wrap(v["label"]) for v in fanout], fontsize=8)
+    right.set_ylabel("requests/s (higher is better)")
+    ratio = scenario["ratio"]["value"]
+    right.set_title(
+        f"fan-out, REDIS_URL set / unset: {'—' if ratio is None else f'{ratio:.3f}x'}",
+        fontsize=10,
+    )
+    for axis in (left, right):
+        axis.spines[["top", "right"]].set_visible(False)
+        axis.grid(axis="y", alpha=0.3)
+        axis.set_axisbelow(True)
+    fig.text(0.01, 0.01, f"{info['pinning']} · {info['started']}", fontsize=7, color="#555555")
+    fig.tight_layout(rect=(0, 0.04, 1, 0.95))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
 def draw_all(data: dict[str, Any], directory: Path) -> list[Path]:
-    return [draw(sc, data, directory / sc["chart"]) for sc in data["scenarios"]]
+    return [
+        (draw_fleet if sc.get("load") == "fleet" else draw)(sc, data, directory / sc["chart"])
+        for sc in data["scenarios"]
+    ]

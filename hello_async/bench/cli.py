@@ -4,7 +4,8 @@
 
 Results go to ``bench-results/<timestamp>/`` (``results.json`` and one PNG per scenario), and
 also to ``--json PATH`` when given. ``--quick`` (CI) runs a few small scenarios in under a
-minute; the full run takes about seven.
+minute; the full run takes about seven. ``--scenario fleet`` (on demand, about three minutes):
+two hosts on one Redis and one database (hello_async.bench.fleet).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from hello_async.bench import charts, report
+from hello_async.bench import charts, fleet, report
 from hello_async.bench.loadgen import LoadError, choose
 from hello_async.bench.processes import ROOT, CpuPlan, ServerError, start_delay_server
 from hello_async.bench.runner import Runner, ScenarioResult, Timing
@@ -76,6 +77,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--block-ms", type=_block_ms, default=250, help="blocking call, 1-5000 ms (250)"
     )
     parser.add_argument(
+        "--fleet-streams",
+        type=_positive,
+        default=fleet.STREAMS,
+        metavar="N",
+        help=f"the fleet row's board streams ({fleet.STREAMS})",
+    )
+    parser.add_argument(
+        "--fleet-requests",
+        type=_positive,
+        default=fleet.REQUESTS,
+        metavar="N",
+        help=f"the fleet row's console-followed requests ({fleet.REQUESTS})",
+    )
+    parser.add_argument(
         "--replot",
         type=Path,
         metavar="RESULTS_JSON",
@@ -89,6 +104,16 @@ def _checkout(raw: str) -> Path:
     if not (path / "hello_async" / "asgi.py").is_file():
         raise argparse.ArgumentTypeError(f"{raw} is not a checkout of hello_async")
     return path
+
+
+def _positive(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{raw!r} must be at least 1")
+    return value
 
 
 def _block_ms(raw: str) -> int:
@@ -162,13 +187,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         seconds=base.seconds if args.seconds is None else args.seconds,
         rounds=base.rounds if args.rounds is None else max(1, args.rounds),
     )
+    every = build(
+        quick=args.quick, delay_ms=args.delay_ms, block_ms=args.block_ms, baseline=args.baseline
+    )
+    every.append(
+        fleet.scenario(args.delay_ms, streams=args.fleet_streams, requests=args.fleet_requests)
+    )
     scenarios = select(
-        build(
-            quick=args.quick,
-            delay_ms=args.delay_ms,
-            block_ms=args.block_ms,
-            baseline=args.baseline,
-        ),
+        every,
         args.scenario,
         args.quick,
     )
@@ -195,7 +221,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
 
     upstream_checks = len({s.upstream_concurrency for s in scenarios if s.fan_out})
-    total = upstream_checks + sum(len(s.variants) * timing.rounds for s in scenarios)
+    total = upstream_checks + sum(
+        fleet.steps(s, timing.rounds) if s.load == "fleet" else len(s.variants) * timing.rounds
+        for s in scenarios
+    )
     results: list[ScenarioResult] = []
     failed: dict[str, str] = {}
     delay, upstream_url = start_delay_server(
@@ -222,7 +251,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             for scenario in scenarios:
                 try:
-                    results.append(runner.run(scenario))
+                    run = fleet.run if scenario.load == "fleet" else Runner.run
+                    results.append(run(runner, scenario))
                 except (ServerError, LoadError, RuntimeError) as exc:
                     # One broken scenario should not throw away the others' measurements.
                     failed[scenario.name] = str(exc)

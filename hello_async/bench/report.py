@@ -62,9 +62,10 @@ def _finite(value: float) -> float | None:
 
 def variant_json(result: ScenarioResult, item: VariantResult) -> dict[str, Any]:
     v, s = item.variant, item.summary
-    c = result.scenario.concurrency
+    c = v.concurrency or result.scenario.concurrency
     return {
         "key": v.key,
+        "concurrency": c,
         "label": v.label,
         "server": v.server.name,
         "path": v.path,
@@ -125,6 +126,7 @@ def scenario_json(result: ScenarioResult, delay_ms: float) -> dict[str, Any]:
         "load": sc.load,
         "variants": [variant_json(result, item) for item in result.variants],
         "chart": f"{sc.name}.png",
+        **({"details": result.details} if result.details else {}),
     }
 
 
@@ -198,17 +200,27 @@ def table(data: dict[str, Any]) -> Table:
         rate = "events_per_s" if streams else "rps"
         for v in sc["variants"]:
             against = "—"
-            if reference is not None and reference[rate] and v[rate] is not None:
+            # A fleet row counts deliveries (received / expected), not a rate.
+            delivered = sc.get("details", {}).get(v["key"])
+            delivered = (
+                delivered if isinstance(delivered, dict) and "expected" in delivered else None
+            )
+            if not delivered and reference is not None and reference[rate] and v[rate]:
                 against = f"{v[rate] / reference[rate]:.2f}"
             memory = _num(v["peak_rss_mb"])
             if streams:
                 memory += f" (+{v['kb_per_connection']:,.0f} KB a stream)"
+            shown_rate = _num(v[rate]) if v["requests"] else "[red]0: none answered[/red]"
+            if delivered:
+                shown_rate = (
+                    f"{delivered['received']:,}/{delivered['expected']:,} {delivered['unit']}"
+                )
             out.add_row(
                 sc["name"] if first else "",
                 v["label"],
                 v["server"],
-                str(sc["concurrency"]),
-                _num(v[rate]) if v["requests"] else "[red]0: none answered[/red]",
+                str(v.get("concurrency", sc["concurrency"])),
+                shown_rate,
                 against,
                 _pct(v["fraction_of_floor"]),
                 _num(v["p50_ms"], 1),

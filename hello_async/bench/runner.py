@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -47,6 +48,7 @@ class ScenarioResult:
     scenario: Scenario
     upstream: LoadResult | None
     variants: list[VariantResult] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)  # a scenario's own figures (fleet)
 
 
 Step = Callable[[str], None]
@@ -138,16 +140,15 @@ class Runner:
                 step = f"{scenario.name}: {variant.label}, round {round_no}"
                 self.on_step(step)
                 streams = scenario.load == "sse"
+                concurrency = variant.concurrency or scenario.concurrency
                 if self.timing.warmup > 0:
-                    self.run_load(url, scenario.concurrency, self.timing.warmup, streams=streams)
+                    self.run_load(url, concurrency, self.timing.warmup, streams=streams)
                     # The warm-up's last requests may still be queued in the server (Gunicorn's
                     # sync workers serve them even though wrk has gone): let the queue drain, so
                     # the measured round starts from the same state for every server.
                     drain(f"{base}/", limit=self.timing.seconds * 2)
                 with Monitor(server.pid) as monitor:
-                    result = self.run_load(
-                        url, scenario.concurrency, self.timing.seconds, streams=streams
-                    )
+                    result = self.run_load(url, concurrency, self.timing.seconds, streams=streams)
             if not server.alive():
                 raise RuntimeError(f"{variant.label} died under load:\n{server.output_tail()}")
             if background.failed:

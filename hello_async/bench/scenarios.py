@@ -35,6 +35,7 @@ class Variant:
     latency_floor_ms: float = 0.0  # no answer can come sooner (the upstream waits it needs)
     # A request kept in flight, one after another, while the load runs (the burn scenario).
     background_path: str | None = None
+    concurrency: int | None = None  # its own, not the scenario's (the fleet row's rows)
 
 
 @dataclass(frozen=True)
@@ -50,8 +51,8 @@ class Scenario:
     on_demand: bool = False  # run only when named (--scenario), not in the full run
     reference: str | None = None  # each variant's req/s is also shown against this one's
     # "http": wrk (or the built-in generator); "sse": event streams read whole (bench.sseload),
-    # the rates then events per second and the latencies the time to the first event.
-    load: Literal["http", "sse"] = "http"
+    # the rates events/s, latencies to the first event; "fleet": bench.fleet runs it.
+    load: Literal["http", "sse", "fleet"] = "http"
     # More (numerator, denominator) pairs on the same metric, shown under ``ratio``: ours
     # against each peer, not only the first.
     also: tuple[tuple[str, str], ...] = ()
