@@ -15,6 +15,7 @@ from hello_async.lab import runner
 from hello_async.ops import lifespan
 from hello_async.upstream.local import LocalUpstream
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.support.parts import using_lab, using_owner, using_upstream
 
 Handler = Callable[[httpx.Request], httpx.Response]
 
@@ -54,22 +55,18 @@ def _close_async_orm_connections() -> Iterator[None]:
 @pytest.fixture
 def fake_upstream() -> Iterator[FakeUpstream]:
     fake = FakeUpstream()
-    previous = upstream.set_upstream(fake.install())
-    try:
+    with using_upstream(fake.install()):
         yield fake
-    finally:
-        upstream.set_upstream(previous).close()
 
 
 @pytest.fixture
 def owner() -> Iterator[background.BackgroundWork]:
     fresh = background.BackgroundWork()
-    previous = background.set_owner(fresh)
-    try:
-        yield fresh
-    finally:
-        fresh.drain_thread(grace=5)
-        background.set_owner(previous)
+    with using_owner(fresh):
+        try:
+            yield fresh
+        finally:
+            fresh.drain_thread(grace=5)
 
 
 @pytest_asyncio.fixture
@@ -104,11 +101,8 @@ def httpbin_url() -> Iterator[str]:
 def quick_lab() -> Iterator[None]:
     """The lab's experiments answered at the transport: a valid /lab/run/ finishes at once."""
     lab = runner.Lab(transport=lambda limits: httpx.MockTransport(lambda r: httpx.Response(200)))
-    previous = runner.set_lab(lab)
-    try:
+    with using_lab(lab):
         yield
-    finally:
-        runner.set_lab(previous)
 
 
 # --- a browser: Debian's Chromium, driven by Playwright (tests/support/browser.py) ------------

@@ -16,14 +16,14 @@ from hello_async.web import responses
 
 
 @pytest.fixture
-def rewired(settings: Any) -> Iterator[Any]:
+def rewired(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """Settings to change before wiring again; the process's parts put back afterwards."""
-    text, upstream = responses.text, client.get_upstream()
+    text = responses.text
+    monkeypatch.setattr(client, "_upstream", client.get_upstream())  # put back after the test
     try:
         yield settings
     finally:
         responses.configure(text_factory=text)
-        client.set_upstream(upstream)
 
 
 def test_with_the_fast_path_the_parts_are_given_its_forks(rewired: Any) -> None:

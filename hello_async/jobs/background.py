@@ -369,12 +369,3 @@ def executor() -> concurrent.futures.ThreadPoolExecutor:
 
 def counts() -> Counts:
     return get_owner().counts()
-
-
-def set_owner(owner: BackgroundWork) -> BackgroundWork:
-    """Install ``owner`` as the process's owner; returns the previous one (for tests)."""
-    global _owner
-    previous = get_owner()
-    with _owner_lock:
-        _owner = owner
-    return previous

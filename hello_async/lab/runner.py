@@ -289,12 +289,5 @@ def get_lab() -> Lab:
     return _lab
 
 
-def set_lab(lab: Lab) -> Lab:
-    """Install ``lab`` as the process's instance; returns the previous one (for tests)."""
-    global _lab
-    previous, _lab = _lab, lab
-    return previous
-
-
 async def experiment_arun(*, preset: Preset, concurrency: int, target: Target) -> Result:
     return await _lab.arun(preset=preset, concurrency=concurrency, target=target)

@@ -89,10 +89,10 @@ class SharedCheck:
     """The upstream's check, shared: a result is reused for ``HELLO_ASYNC_READY_CACHE_SECONDS``
     after it came in, and a probe that comes while a check is in flight awaits that one.
 
-    A result answers for the upstream client it was asked of: once another is installed
-    (``upstream.set_upstream``), the next probe asks again. A check in flight is shared with
-    probes on its own event loop only (under Uvicorn, all of them); a probe on another loop
-    (WSGI, ``runserver``: a loop per request) starts its own, but still reuses a fresh result.
+    A result answers for the upstream client it was asked of: once another is the process's,
+    the next probe asks again. A check in flight is shared with probes on its own event loop
+    only (under Uvicorn, all of them); a probe on another loop (WSGI, ``runserver``: a loop per
+    request) starts its own, but still reuses a fresh result.
     """
 
     def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
@@ -132,13 +132,6 @@ _upstream_check = SharedCheck()
 
 def get_upstream_check() -> SharedCheck:
     return _upstream_check
-
-
-def set_upstream_check(check: SharedCheck) -> SharedCheck:
-    """Install ``check`` as the process's; returns the previous one (for tests)."""
-    global _upstream_check
-    previous, _upstream_check = _upstream_check, check
-    return previous
 
 
 def ping_database() -> None:

@@ -14,7 +14,7 @@ local.py               a local httpbin, so everything works offline (started, st
 local_server.py        that httpbin's own process (python -m), imported by nothing
 """
 
-from hello_async.upstream.client import Upstream, aget, get, get_upstream, set_upstream
+from hello_async.upstream.client import Upstream, aget, get, get_upstream
 from hello_async.upstream.errors import CALL_ERRORS, check_status, describe, translate
 
 __all__ = [
@@ -25,6 +25,5 @@ __all__ = [
     "describe",
     "get",
     "get_upstream",
-    "set_upstream",
     "translate",
 ]

@@ -252,13 +252,6 @@ def get_upstream() -> Upstream:
     return _upstream
 
 
-def set_upstream(upstream: Upstream) -> Upstream:
-    """Install ``upstream`` as the process's instance; returns the previous one (for tests)."""
-    global _upstream
-    previous, _upstream = _upstream, upstream
-    return previous
-
-
 async def aget(path: str = "/") -> httpx.Response:
     with timed_call():  # for /metrics: the latency histogram, errors by kind
         return await _upstream.aget(path)

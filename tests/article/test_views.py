@@ -9,6 +9,7 @@ from django.test import AsyncClient, Client
 
 from hello_async.article import kitchen
 from tests.conftest import FakeUpstream
+from tests.support.parts import using_upstream
 
 
 def messages(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -221,13 +222,9 @@ def test_sync_view_upstream_500_gives_502(fake_upstream: FakeUpstream) -> None:
 async def test_upstream_refusing_gives_502(serving, unused_tcp_port: int) -> None:
     from hello_async import upstream
 
-    previous = upstream.set_upstream(
-        upstream.Upstream(base_url=f"http://127.0.0.1:{unused_tcp_port}")
-    )
-    try:
+    refusing = upstream.Upstream(base_url=f"http://127.0.0.1:{unused_tcp_port}")
+    with using_upstream(refusing):
         response = await AsyncClient().get("/smoke_some_meats/")
-    finally:
-        upstream.set_upstream(previous)
     assert response.status_code == 502
     assert response.content.decode().startswith("Upstream refused the connection")
 

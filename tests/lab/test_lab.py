@@ -15,17 +15,10 @@ from hello_async.lab import runner
 from hello_async.lab.presets import MAX_CONCURRENCY, PRESETS
 from hello_async.lab.runner import Lab, SideResult, Target, Timing, percentile
 from tests.conftest import FakeUpstream
+from tests.support.parts import using_lab
 
 LOCALE = Path(__file__).resolve().parents[2] / "hello_async" / "locale"
 TARGET = Target(base_url="http://127.0.0.1:8000", headers={"Host": "lab.test"})
-
-
-def install(lab: Lab) -> Iterator[Lab]:
-    previous = runner.set_lab(lab)
-    try:
-        yield lab
-    finally:
-        runner.set_lab(previous)
 
 
 @pytest.fixture
@@ -37,7 +30,8 @@ def answered() -> Iterator[list[httpx.Request]]:
         seen.append(request)
         return httpx.Response(200, text="ok")
 
-    yield from (seen for _ in install(Lab(transport=lambda limits: httpx.MockTransport(handle))))
+    with using_lab(Lab(transport=lambda limits: httpx.MockTransport(handle))):
+        yield seen
 
 
 def run_json(client: Client, body: object, **extra: str) -> httpx.Response:
@@ -152,7 +146,7 @@ async def test_run_while_one_is_running_gets_409_and_status_shows_progress() -> 
         await release.wait()
         return httpx.Response(200)
 
-    for lab in install(Lab(transport=lambda limits: httpx.MockTransport(handle))):
+    with using_lab(Lab(transport=lambda limits: httpx.MockTransport(handle))) as lab:
         first = asyncio.create_task(
             lab.arun(preset=PRESETS["sync_vs_async"], concurrency=4, target=TARGET)
         )

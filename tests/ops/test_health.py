@@ -10,11 +10,11 @@ import httpx
 import pytest
 from django.test import AsyncClient
 
-from hello_async import upstream
 from hello_async.asgi import application
 from hello_async.ops import health
 from tests.conftest import FakeUpstream
 from tests.support.faultproxy import Blackhole, FaultProxy, Refuse
+from tests.support.parts import using_upstream, using_upstream_check
 from tests.support.servers import uvicorn_server
 
 
@@ -140,11 +140,8 @@ def clock(settings) -> Iterator[FakeClock]:
     """A fresh upstream check on a clock the test moves; a window of 1 s."""
     settings.HELLO_ASYNC_READY_CACHE_SECONDS = 1.0
     fake = FakeClock()
-    previous = health.set_upstream_check(health.SharedCheck(clock=fake))
-    try:
+    with using_upstream_check(health.SharedCheck(clock=fake)):
         yield fake
-    finally:
-        health.set_upstream_check(previous)
 
 
 def upstream_calls(fake_upstream: FakeUpstream) -> int:
@@ -204,13 +201,10 @@ async def test_a_new_upstream_client_is_asked_afresh(
     check = health.get_upstream_check()
     assert (await check.acheck())[1]
     other = FakeUpstream(handler=lambda request: httpx.Response(500))
-    previous = upstream.set_upstream(other.install())
-    try:
+    with using_upstream(other.install()):
         line, ok = await check.acheck()
-        assert not ok and line == "upstream: failed (UpstreamBadStatus)\n"
-        assert len(other.requests) == 1
-    finally:
-        upstream.set_upstream(previous).close()
+    assert not ok and line == "upstream: failed (UpstreamBadStatus)\n"
+    assert len(other.requests) == 1
 
 
 @pytest.mark.asyncio

@@ -34,6 +34,7 @@ from hello_async.live import console
 from hello_async.ops import lifespan
 from tests.conftest import FakeUpstream
 from tests.support.endpoints import endpoints
+from tests.support.parts import using_owner, using_upstream
 
 EXAMPLES = 50
 LONG_EXAMPLES = 10_000
@@ -245,22 +246,20 @@ def check_endpoint(
     instant_upstream: str,
 ) -> None:
     if path == "/compare/client_per_call/":
-        previous = upstream.set_upstream(upstream.Upstream(base_url=instant_upstream))
+        client = upstream.Upstream(base_url=instant_upstream)
     else:
-        previous = upstream.set_upstream(fake_upstream.install())
-    owner = background.BackgroundWork()
-    previous_owner = background.set_owner(owner)
+        client = fake_upstream.install()
     seen: dict[int, int] = {}
-    try:
-        with asyncio.Runner() as loop:
-            loop.run(lifespan.astartup())
-            try:
-                run_examples(loop.run, path, examples, seen)
-            finally:
-                loop.run(lifespan.ashutdown())
-    finally:
-        background.set_owner(previous_owner)
-        upstream.set_upstream(previous).close()
+    with (
+        using_upstream(client),
+        using_owner(background.BackgroundWork()),
+        asyncio.Runner() as loop,
+    ):
+        loop.run(lifespan.astartup())
+        try:
+            run_examples(loop.run, path, examples, seen)
+        finally:
+            loop.run(lifespan.ashutdown())
     # Some generated requests got past validation: the generator reaches the views' work.
     assert any(status < 400 for status in seen), seen
 

@@ -19,6 +19,7 @@ from django.test import AsyncClient
 from hello_async import upstream
 from hello_async.lab.presets import PRESETS
 from tests.support.endpoints import async_endpoints
+from tests.support.parts import using_upstream
 
 BLOCKING_ON_PURPOSE = {"/burn_some_meats/", "/compare/block/"}
 OWN_CLIENTS = {"/compare/client_per_call/"}  # past the fake transport: tested on its own below
@@ -86,14 +87,11 @@ async def test_client_per_call_makes_no_blocking_call_on_the_loop(
     serving, httpbin_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """It builds clients of its own, past the fake transport: a real (local) httpbin answers."""
-    previous = upstream.set_upstream(upstream.Upstream(base_url=httpbin_url))
-    try:
+    with using_upstream(upstream.Upstream(base_url=httpbin_url)):
         client = AsyncClient()
         await call(client, "GET", "/compare/client_per_call/")
         with blockbuster_ctx():
             status = await call(client, "GET", "/compare/client_per_call/")
-    finally:
-        upstream.set_upstream(previous).close()
     assert blocking_errors(caplog) == []
     assert status == 200
 

@@ -30,6 +30,7 @@ from tests.support.faultproxy import (
     Refuse,
     ResetAfter,
 )
+from tests.support.parts import using_upstream
 from tests.support.servers import Process
 
 DEADLINE = 1.0  # UPSTREAM_TIMEOUT for these tests
@@ -163,13 +164,12 @@ async def proxied_serving(
     proxy: FaultProxy, owner: background.BackgroundWork
 ) -> AsyncIterator[background.BackgroundWork]:
     """The ASGI lifespan on the test's loop, with a real upstream client behind the proxy."""
-    previous = upstream.set_upstream(upstream.Upstream(base_url=proxy.url, timeout=DEADLINE))
-    await lifespan.astartup()
-    try:
-        yield owner
-    finally:
-        await lifespan.ashutdown()
-        upstream.set_upstream(previous)
+    with using_upstream(upstream.Upstream(base_url=proxy.url, timeout=DEADLINE)):
+        await lifespan.astartup()
+        try:
+            yield owner
+        finally:
+            await lifespan.ashutdown()
     # The client is closed: no connection to the proxy is left.
     proxy.wait_until(lambda now: now.client_open == 0)
 
@@ -248,20 +248,18 @@ async def test_one_failing_call_of_a_fan_out_cancels_the_other(
         await asyncio.Event().wait()  # never answers
         raise AssertionError("unreachable")
 
-    previous = upstream.set_upstream(
-        upstream.Upstream(
-            base_url="http://upstream.test",
-            timeout=60,
-            async_transport=lambda: httpx.MockTransport(handler),
-        )
+    client = upstream.Upstream(
+        base_url="http://upstream.test",
+        timeout=60,
+        async_transport=lambda: httpx.MockTransport(handler),
     )
-    await lifespan.astartup()
-    try:
-        tasks_before = asyncio.all_tasks()
-        response = await AsyncClient().get(path)
-        assert response.status_code == 502
-        assert len(calls) == 2
-        assert asyncio.all_tasks() == tasks_before
-    finally:
-        await lifespan.ashutdown()
-        upstream.set_upstream(previous)
+    with using_upstream(client):
+        await lifespan.astartup()
+        try:
+            tasks_before = asyncio.all_tasks()
+            response = await AsyncClient().get(path)
+            assert response.status_code == 502
+            assert len(calls) == 2
+            assert asyncio.all_tasks() == tasks_before
+        finally:
+            await lifespan.ashutdown()

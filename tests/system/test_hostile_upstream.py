@@ -28,6 +28,7 @@ from hello_async import upstream
 from hello_async.errors import UpstreamBadResponse
 from hello_async.lab import compare
 from tests.support.hostile import NAMES, REFUSED, REFUSED_BY, Bombs, HostileUpstream
+from tests.support.parts import using_upstream
 from tests.support.servers import Process, uvicorn_server
 from tests.test_settings import STRONG_KEY
 
@@ -92,13 +93,8 @@ def test_sync_client_refuses_each_case_within_2_s_naming_the_limit(
 @pytest.fixture
 def installed(hostile: HostileUpstream) -> Iterator[upstream.Upstream]:
     """The hostile upstream as the process's (the lab's views call it)."""
-    client = client_of(hostile)
-    previous = upstream.set_upstream(client)
-    try:
+    with using_upstream(client_of(hostile)) as client:
         yield client
-    finally:
-        upstream.set_upstream(previous)
-        client.close()
 
 
 @pytest.mark.asyncio

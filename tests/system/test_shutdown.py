@@ -34,6 +34,7 @@ from hello_async.jobs import background
 from hello_async.ops import lifespan
 from tests.live.visitor import Visitor
 from tests.support.faultproxy import FaultProxy, Latency, Pass
+from tests.support.parts import using_upstream
 from tests.support.servers import Process, http_scope, uvicorn_server
 
 GRACE = 3.0  # HELLO_ASYNC_SHUTDOWN_GRACE
@@ -268,13 +269,19 @@ def test_client_disconnect_mid_fan_out_cancels_the_upstream_calls(
         process.terminate()
 
 
+@pytest.fixture
+def slow_upstream(slow_proxy: FaultProxy) -> Iterator[upstream.Upstream]:
+    """The process's upstream client, calling through the slow proxy."""
+    with using_upstream(upstream.Upstream(base_url=slow_proxy.url, timeout=60)) as client:
+        yield client
+
+
 @pytest.mark.server
 @pytest.mark.asyncio
 async def test_client_disconnect_in_process_leaves_no_task_and_no_connection(
-    slow_proxy: FaultProxy, owner: background.BackgroundWork
+    slow_proxy: FaultProxy, slow_upstream: upstream.Upstream, owner: background.BackgroundWork
 ) -> None:
     """Django's ASGI handler itself, on the test's loop: the tasks are counted too."""
-    previous = upstream.set_upstream(upstream.Upstream(base_url=slow_proxy.url, timeout=60))
     await lifespan.astartup()
     try:
         application = ASGIHandler()
@@ -310,7 +317,6 @@ async def test_client_disconnect_in_process_leaves_no_task_and_no_connection(
         assert owner.counts().pending == 0
     finally:
         await lifespan.ashutdown()
-        upstream.set_upstream(previous)
 
 
 def _open_stream(base: str, path: str, headers: str = "") -> socket.socket:
