@@ -278,7 +278,7 @@ class BackgroundWork:
             return self._refused
 
     def wait_idle(self, timeout: float) -> bool:
-        """Block until no work is pending (for tests and the CLI); False on timeout."""
+        """Block until no work is pending ; False on timeout."""
         with self._idle:
             return self._idle.wait_for(lambda: self._admitted == 0, timeout=timeout)
 

@@ -158,10 +158,6 @@ def forget(request_id: str) -> None:
             del _by_token[followed.token]
 
 
-def following() -> int:
-    return len(_followed)
-
-
 FORBIDDEN = b"The console session belongs to another browser: open /console/ to get your own.\n"
 
 

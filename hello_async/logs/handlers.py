@@ -5,8 +5,8 @@ loop) and its ``QueueListener`` wakes for every record; here the handler hands t
 untouched (:class:`DeferredHandler`), and :class:`LogWriter` drains the queue every
 :data:`INTERVAL` seconds, formats the records in the order they came and writes each run of
 lines bound for one stream with one write. Uvicorn's access lines go to stdout, the rest to
-stderr, as Uvicorn's own handlers do. ``flush()`` (called by ``logging.shutdown()`` at exit, and
-by the lifespan's shutdown) writes what is queued before it returns.
+stderr, as Uvicorn's own handlers do. The handler's ``flush()`` (called by ``logging.shutdown()``
+at exit) and ``finish()`` (the lifespan's shutdown) write what is queued before they return.
 
 The queue holds at most ``HELLO_ASYNC_LOG_QUEUE`` records. When the output blocks (a full pipe,
 a stuck log shipper) the writer waits in its write while the loggers go on: past the bound a
@@ -310,12 +310,6 @@ def route_uvicorn() -> None:
 def dropped_total() -> int:
     """Records the process's writer dropped, its queue full (for ``/metrics``)."""
     return _writer.dropped if _writer is not None else 0
-
-
-def flush() -> None:
-    """Write what is queued now (in tests)."""
-    if _writer is not None:
-        _writer.drain()
 
 
 def finish() -> None:

@@ -50,7 +50,3 @@ def remove(request_id: str, tap: Tap) -> None:
             for name, level in _levels.items():
                 logging.getLogger(name).setLevel(level)
             _levels.clear()
-
-
-def active() -> int:
-    return len(tapped)

@@ -16,7 +16,6 @@ import functools
 import json
 import re
 import threading
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -211,9 +210,3 @@ _streams = Streams()
 
 def get_streams() -> Streams:
     return _streams
-
-
-async def drain(subscriber: Subscriber) -> AsyncIterator[Event]:
-    """Every event until the end (for tests)."""
-    while (event := await subscriber.next(None)) is not None:
-        yield event

@@ -70,7 +70,7 @@ class Http11Transport(httpx.AsyncBaseTransport):
         return self._loop
 
     def pool_info(self) -> dict[str, int]:
-        """Connections open and idle (for tests and metrics)."""
+        """Connections open and idle."""
         return {"connections": len(self._connections), "idle": self._idle_count}
 
     # --- httpx.AsyncBaseTransport ---------------------------------------------------------------

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import AsyncIterator
 
 import pytest
 
-from hello_async.streams.subscribers import Event, Streams, StreamsFull, drain
+from hello_async.streams.subscribers import Event, Streams, StreamsFull, Subscriber
+
+
+async def drain(subscriber: Subscriber) -> AsyncIterator[Event]:
+    """Every event until the end."""
+    while (event := await subscriber.next(None)) is not None:
+        yield event
 
 
 @pytest.mark.asyncio
