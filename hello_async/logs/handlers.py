@@ -12,7 +12,7 @@ The queue holds at most ``HELLO_ASYNC_LOG_QUEUE`` records. When the output block
 a stuck log shipper) the writer waits in its write while the loggers go on: past the bound a
 record is dropped and counted, never waited for, so neither the event loop nor memory pays for
 a console nobody reads. Once the output takes lines again and the queue is drained, the writer
-says how many were dropped; ``/metrics`` reads the total (``dropped_total()``). Nor does the
+says how many were dropped; ``/metrics`` shows the total (:data:`RECORDS_DROPPED`). Nor does the
 shutdown wait for a blocked output: ``stop()`` gives a write in progress ``STUCK`` seconds, then
 leaves the rest, and every later line, to the thread, should its write ever return.
 """
@@ -305,11 +305,6 @@ def route_uvicorn() -> None:
         logger = logging.getLogger(name)
         if logger.handlers and not all(isinstance(h, DeferredHandler) for h in logger.handlers):
             logger.handlers = [DeferredHandler(writer())]
-
-
-def dropped_total() -> int:
-    """Records the process's writer dropped, its queue full (for ``/metrics``)."""
-    return _writer.dropped if _writer is not None else 0
 
 
 def finish() -> None:

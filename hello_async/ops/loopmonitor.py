@@ -33,19 +33,13 @@ from hello_async.ops import inflight
 
 logger = logging.getLogger(__name__)
 
-_stalls_total = 0  # across monitors; written by the tick only
-# The same count in prometheus-client's object: with several processes (its multiprocess mode)
-# /metrics adds every process's up (hello_async.ops.metrics).
+# Stalls across monitors, written by the tick only: with several processes (prometheus-client's
+# multiprocess mode) /metrics adds every process's up (hello_async.ops.metrics).
 LOOP_STALLS = Counter(
     "hello_async_loop_stalls",
     "Times the event loop was blocked longer than HELLO_ASYNC_LOOP_STALL_MS.",
     registry=None,
 )
-
-
-def stalls_total() -> int:
-    """Loop stalls longer than the threshold seen by this process (a monotonic counter)."""
-    return _stalls_total
 
 
 class LoopMonitor:
@@ -90,7 +84,6 @@ class LoopMonitor:
             await background.ain_own_thread(thread.join, 5)  # not the default pool: it may be full
 
     async def _tick(self) -> None:
-        global _stalls_total
         while True:
             deadline = time.monotonic() + self.interval
             await asyncio.sleep(self.interval)
@@ -101,7 +94,6 @@ class LoopMonitor:
             if late <= self.threshold:
                 continue
             self.stalls += 1
-            _stalls_total += 1
             LOOP_STALLS.inc()
             if self._reported_tick == self._tick_number - 1:
                 logger.warning("Event loop ran again after a stall of %.0f ms", late * 1000)
