@@ -101,7 +101,10 @@ class RequestMetrics(Collector):
             self._write_shared(key, seconds)
 
     def _write_shared(self, key: tuple[str, str, int], seconds: float) -> None:
-        assert self.shared is not None
+        assert self.shared is not None and self.in_flight is not None
+        # No longer in flight once counted: a client that has its answer never finds its own
+        # request in flight, whichever process it asks next.
+        self.in_flight.dec()
         children = self._children.get(key)
         if children is None:  # labels() checks, converts and locks: once per key (bounded)
             method, route, status = key
@@ -180,9 +183,8 @@ class RequestMetricsMiddleware:
         # Set in place, as Starlette's router sets its keys: the server made this scope for
         # this request alone (a copy costs more than the rest of the wrapper's bookkeeping).
         scope[SCOPE_KEY] = exchange
-        in_flight = self.metrics.in_flight
-        if in_flight is not None:
-            in_flight.inc()
+        if self.metrics.in_flight is not None:
+            self.metrics.in_flight.inc()  # and down when it is counted
         try:
             await self.app(scope, receive, exchange.send_counting)
         except Exception:
@@ -195,9 +197,6 @@ class RequestMetricsMiddleware:
             del scope[SCOPE_KEY]
             if exchange.started:  # the client left, or the application raised or never ended
                 self.metrics.record(exchange)
-            exchange.request = None
-            if in_flight is not None:
-                in_flight.dec()
 
 
 GetResponse = Callable[[HttpRequest], HttpResponseBase | Awaitable[HttpResponseBase]]
