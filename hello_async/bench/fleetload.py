@@ -8,7 +8,8 @@
   each host; then every request of ``/smoke_some_meats/`` is sent at once, each visitor's
   alternately to both hosts with ``X-Console-Session``. A ``line``'s latency is its arrival less
   (the moment the request was sent + the line's ``t``, the server's time since the request
-  arrived): an upper bound, as it includes the request's way to the server.
+  arrived): an upper bound, as it includes the request's way to the server and its wait to be
+  read there. A lower bound beside it starts from the answer's arrival less the answer's ``t``.
 
 Plain asyncio sockets for the streams and the timed requests, so a thousand streams stay light
 on the load CPU. Arrivals are wall-clock times (``time.time()``): the servers stamp the rows
@@ -43,6 +44,7 @@ def latency(values_ms: Sequence[float]) -> dict[str, float | None]:
         return None if math.isnan(value) else round(value, 1)
 
     return {
+        "min_ms": shown(min(values_ms)) if values_ms else None,
         "p50_ms": shown(percentile(values_ms, 50)),
         "p99_ms": shown(percentile(values_ms, 99)),
         "max_ms": shown(max(values_ms)) if values_ms else None,
@@ -264,6 +266,9 @@ class ConsoleResult:
     answered: int = 0  # requests answered 200
     responses: int = 0  # their `response` events on the consoles
     line_ms: list[float] = field(default_factory=list)
+    # The same lines timed from the answer's side: its arrival less its own ``t`` is a moment
+    # no earlier than the request's arrival on the server, so these are lower bounds.
+    line_ms_from_answer: list[float] = field(default_factory=list)
     refused: int = 0
     seconds: float = 0.0  # from sending the requests to the last line (or giving up)
 
@@ -282,8 +287,9 @@ class ConsoleResult:
             "answered": self.answered,
             "responses": self.responses,
             "refused": self.refused,
-            "from": "the request's start + the line's server t",
+            "from": "the request's start + the line's server t (an upper bound)",
             **latency(self.line_ms),
+            "from_answer": latency(self.line_ms_from_answer),
         }
 
 
@@ -295,8 +301,15 @@ async def alines_per_request(url: str) -> int:
     return got.count("line")
 
 
-async def _timed_get(url: str, path: str, headers: dict[str, str]) -> tuple[float, int]:
-    """GET on a connection of its own: (the moment it was sent, the status)."""
+@dataclass(frozen=True)
+class Sent:
+    at: float  # the moment it was sent
+    answered: float  # the moment the answer's head arrived
+    status: int
+
+
+async def _timed_get(url: str, path: str, headers: dict[str, str]) -> Sent:
+    """GET on a connection of its own, timed."""
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     sent = time.time()
@@ -305,8 +318,10 @@ async def _timed_get(url: str, path: str, headers: dict[str, str]) -> tuple[floa
         lines = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
         request = f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n{lines}Connection: close\r\n"
         writer.write(f"{request}\r\n".encode())
-        answer = await reader.read()  # to the end: Connection: close
-        return sent, int(answer.split(b" ", 2)[1])
+        head = await reader.readuntil(b"\r\n\r\n")
+        answered = time.time()
+        await reader.read()  # to the end: Connection: close
+        return Sent(sent, answered, int(head.split(b" ", 2)[1]))
     finally:
         writer.close()
 
@@ -336,7 +351,7 @@ async def aconsoles(
 
         await feeds.wait(ready)
 
-        async def send(n: int) -> tuple[float, int]:
+        async def send(n: int) -> Sent:
             token, cookie, _ = visitors[n % consoles]
             host = hosts[(n // consoles) % len(hosts)]  # each visitor's alternately on both
             headers = {
@@ -348,7 +363,7 @@ async def aconsoles(
 
         started = time.monotonic()
         sent = await asyncio.gather(*(send(n) for n in range(requests)))
-        result.answered = sum(status == 200 for _, status in sent)
+        result.answered = sum(one.status == 200 for one in sent)
 
         def delivered() -> bool:  # each request's lines, and its answer told
             return feeds.counts["line"] >= result.expected and feeds.counts["response"] >= requests
@@ -360,10 +375,13 @@ async def aconsoles(
     result.refused = len(feeds.refused)
     for *_, got in visitors:
         client_of = {d["request"]: d["client"] for name, d, _ in got if name == "request"}
+        answer_t = {d["request"]: d["t"] for name, d, _ in got if name == "response"}
+        result.responses += len(answer_t)
         for name, d, at in got:
-            if name == "response":
-                result.responses += 1
-            elif name == "line" and d.get("request") in client_of:
-                moment = sent[int(client_of[d["request"]][1:])][0]
-                result.line_ms.append((at - moment - d["t"] / 1000) * 1000)
+            if name == "line" and d.get("request") in client_of:
+                one = sent[int(client_of[d["request"]][1:])]
+                result.line_ms.append((at - one.at - d["t"] / 1000) * 1000)
+                if d["request"] in answer_t:
+                    arrived = one.answered - answer_t[d["request"]] / 1000
+                    result.line_ms_from_answer.append((at - arrived - d["t"] / 1000) * 1000)
     return result
