@@ -20,6 +20,7 @@ from hello_async.bench.servers import (
     sse_peer,
     uvicorn_django,
     uvicorn_stock_django,
+    with_loop,
 )
 from hello_async.fastpath import FORKS
 
@@ -189,6 +190,37 @@ def logging_scenarios(delay_ms: float, baseline: Path | None = None) -> list[Sce
             )
         )
     return scenarios
+
+
+def tail_scenario(delay_ms: float) -> Scenario:
+    """The tail at 1000 concurrent: the same fan-out on uvloop as shipped, on a uvloop that
+    accepts every waiting connection at once (``scripts/batch_accept.py``), and on asyncio's
+    loop, ours and FastAPI's, beside django-bolt (docs/performance.md, the tail)."""
+    c, path, batch = 1000, "/smoke_some_meats/", "batch_accept:BatchAcceptLoop"
+    ours, peer = uvicorn_django(c, 2), fastapi_peer(c)
+    return Scenario(
+        "tail_c1000",
+        "the tail at 1000 concurrent: how the server accepts",
+        "Accepting every waiting connection at once takes the seconds off the p99",
+        c,
+        2,
+        (
+            Variant("ours", "Django, uvloop", ours, path, delay_ms),
+            Variant("ours_batch", "Django, batch accept", with_loop(ours, batch), path, delay_ms),
+            Variant(
+                "ours_asyncio", "Django, asyncio loop", with_loop(ours, "asyncio"), path, delay_ms
+            ),
+            Variant("fastapi", "FastAPI, uvloop", peer, path, delay_ms),
+            Variant(
+                "fastapi_batch", "FastAPI, batch accept", with_loop(peer, batch), path, delay_ms
+            ),
+            Variant("bolt", "django-bolt", bolt_peer(c), path, delay_ms),
+        ),
+        ("ours", "ours_batch"),
+        ratio_metric="p99_ms",
+        on_demand=True,
+        also=(("fastapi", "fastapi_batch"), ("ours_batch", "bolt"), ("ours_asyncio", "bolt")),
+    )
 
 
 def live_scenario(concurrency: int = 1000) -> Scenario:
@@ -416,6 +448,7 @@ def build(
         scenarios += logging_scenarios(d, baseline)
         scenarios.append(live_scenario())
     scenarios += fork_scenarios(d)
+    scenarios.append(tail_scenario(d))
     return scenarios
 
 

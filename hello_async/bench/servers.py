@@ -133,6 +133,15 @@ def bolt_peer(concurrency: int) -> ServerSpec:
     return ServerSpec("django-bolt, 1 worker", argv, env)
 
 
+def with_loop(spec: ServerSpec, loop: str) -> ServerSpec:
+    """``spec`` (a Uvicorn server) on another event loop: ``asyncio``, or a factory of
+    ``scripts/`` such as ``batch_accept:BatchAcceptLoop`` (the tail scenario)."""
+    argv = list(spec.argv)
+    argv[argv.index("--loop") + 1] = loop
+    env = {**spec.env, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "scripts")}
+    return ServerSpec(f"{spec.name}, loop {loop.split(':')[0]}", tuple(argv), env, spec.cwd)
+
+
 def sse_peer(concurrency: int, fan_out: int) -> ServerSpec:
     """Starlette + sse-starlette streaming the same work as /smoke_some_meats/live/, with the
     article's waits and the same pool size as ours (:func:`live_env`)."""
