@@ -12,6 +12,7 @@ from typing import Literal
 
 from hello_async.bench.servers import (
     ServerSpec,
+    bare_peer,
     bolt_peer,
     fastapi_peer,
     gunicorn_gthread,
@@ -436,6 +437,7 @@ def build(
                     *before(hello_c, 0, "/", baseline),
                     Variant("fastapi", "FastAPI peer /", fastapi_peer(hello_c), "/"),
                     Variant("bolt", "django-bolt peer /", bolt_peer(hello_c), "/"),
+                    Variant("bare", "bare ASGI under Uvicorn /", bare_peer(), "/"),
                     Variant(
                         "stock", "stock Django handler /", uvicorn_stock_django(hello_c, 0), "/"
                     ),

@@ -124,6 +124,14 @@ def fastapi_peer(concurrency: int, logging: str = "warning") -> ServerSpec:
     return ServerSpec("Uvicorn, 1 worker", argv, env)
 
 
+def bare_peer() -> ServerSpec:
+    """A bare ASGI callable under Uvicorn (``bench/peers/bare_peer.py``): what Uvicorn costs
+    `/` by itself, the floor of any application it serves."""
+    argv: tuple[str, ...] = (sys.executable, "-m", "uvicorn", "bare_peer:app")
+    argv += ("--app-dir", "bench/peers", "--port", "{port}", *UVICORN_FLAGS)
+    return ServerSpec("Uvicorn, 1 worker", (*argv, *LOGGING_FLAGS["warning"]))
+
+
 def bolt_peer(concurrency: int) -> ServerSpec:
     """django-bolt doing the same fan-out (``bench/peers/bolt_peer.py``): one process, one Actix
     worker thread that also runs the Python handlers, the same pool size as the FastAPI peer,
