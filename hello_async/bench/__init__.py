@@ -11,6 +11,7 @@ else the built-in generator; both parsed into one result), ``sseload`` (the load
 streams), ``stats`` (percentiles, the aggregation of rounds, ratios, floors), ``processes``
 (starting, pinning and watching servers), ``servers`` (how ours and the peers are started),
 ``scenarios`` (what is compared with what), ``runner`` (warm-up, then measured rounds A B A B),
+``fleet`` and ``fleetload`` (the on-demand row of two hosts on one broker, and its clients),
 ``charts``, ``report`` (the rich table and the JSON) and ``cli``.
 
 The bench's own packages are the ``bench`` dependency group, which a production install leaves
