@@ -4,7 +4,7 @@
 
 Results go to ``bench-results/<timestamp>/`` (``results.json`` and one PNG per scenario), and
 also to ``--json PATH`` when given. ``--quick`` (CI) runs a few small scenarios in under a
-minute; the full run takes about seven. ``--scenario fleet`` (on demand, about three minutes):
+minute; the full run takes about seven. ``--scenario fleet`` (on demand, about 2.5 minutes):
 two hosts on one Redis and one database (hello_async.bench.fleet).
 """
 
