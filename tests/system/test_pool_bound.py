@@ -22,7 +22,7 @@ from tests.work.test_worker_chaos import worker_database_url
 
 WEB_WORKERS = 2
 POOL_MAX = 4
-TASK_WORKER_CONNECTIONS = 2  # its main thread and its heartbeat thread
+TASK_WORKER_CONNECTIONS = 3  # its main thread, its heartbeat thread and its LISTEN connection
 BOUND = WEB_WORKERS * POOL_MAX + TASK_WORKER_CONNECTIONS
 REQUESTS = 300
 
