@@ -7,8 +7,10 @@ and gives out at hundreds of concurrent calls; httpx-aiohttp costs more per call
 (docs/performance.md).
 
     * HTTP/1.1 over TCP, or TLS for ``https``; one pool for all origins, at most
-      ``max_connections`` (callers beyond wait up to the pool timeout), idle ones closed after
-      ``keepalive_expiry`` by one timer per pool; taking and returning a connection is O(1).
+      ``max_connections`` (callers beyond wait up to the pool timeout, served in the order they
+      came: a returned connection, or a freed place, goes to the first waiter, never to a caller
+      that came later), idle ones closed after ``keepalive_expiry`` by one timer per pool;
+      taking and returning a connection is O(1).
     * A connection goes back to the pool only after its answer was read whole and both sides
       allow keep-alive; a call that is cancelled or fails closes its connection.
     * A request on a pooled connection the server had closed meanwhile is retried once on a new
@@ -59,7 +61,10 @@ class Http11Transport(httpx.AsyncBaseTransport):
         self._idle: dict[Origin, deque[Connection]] = {}
         self._idle_count = 0
         self._connections: set[Connection] = set()
-        self._waiters: deque[asyncio.Future[None]] = deque()
+        # Callers waiting for a connection, first come first served: each future gets a
+        # connection handed over (same origin), or None: a place is kept free for it to connect.
+        self._waiters: deque[tuple[Origin, asyncio.Future[Connection | None]]] = deque()
+        self._kept_places = 0  # places freed for woken waiters that have not connected yet
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
         self._sweeper: asyncio.TimerHandle | None = None
@@ -175,7 +180,7 @@ class Http11Transport(httpx.AsyncBaseTransport):
         self._idle.clear()
         self._idle_count = 0
         while self._waiters:
-            waiter = self._waiters.popleft()
+            _origin, waiter = self._waiters.popleft()
             if not waiter.done():
                 waiter.set_result(None)
 
@@ -185,39 +190,57 @@ class Http11Transport(httpx.AsyncBaseTransport):
         self, origin: Origin, timeouts: dict[str, float | None], request: httpx.Request
     ) -> Connection:
         loop = self.loop
-        deadline: float | None = None
-        while True:
+        if not self._waiters:  # callers already waiting go first: no idle or new one for us
             connection = self._take_idle(origin, loop.time())
             if connection is not None:
                 return connection
+            if self._has_room():
+                return await self._connect(origin, timeouts, request)
+            if self._evict_other_idle(origin) and self._has_room():
+                return await self._connect(origin, timeouts, request)
+        deadline: float | None = None
+        if timeouts.get("pool") is not None:
+            deadline = loop.time() + float(timeouts["pool"] or 0)
+        while True:
             if self._closed:
                 raise RuntimeError("The transport is closed.")
-            if self._max_connections is None or len(self._connections) < self._max_connections:
-                return await self._connect(origin, timeouts, request)
-            if self._evict_other_idle(origin):
-                continue
-            if deadline is None and timeouts.get("pool") is not None:
-                deadline = loop.time() + float(timeouts["pool"] or 0)
-            waiter: asyncio.Future[None] = loop.create_future()
-            self._waiters.append(waiter)
+            waiter: asyncio.Future[Connection | None] = loop.create_future()
+            self._waiters.append((origin, waiter))
             try:
                 async with asyncio.timeout_at(deadline):
-                    await waiter
+                    handed = await waiter
             except TimeoutError as exc:
                 self._pass_on(waiter)
                 raise httpx.PoolTimeout("No connection became free in time") from exc
             except BaseException:
                 self._pass_on(waiter)
                 raise
-            # Woken: loop and take what freed up.
+            if handed is not None:
+                return handed
+            if self._closed:
+                raise RuntimeError("The transport is closed.")
+            self._kept_places -= 1  # the place kept for us: ours now
+            return await self._connect(origin, timeouts, request)
 
-    def _pass_on(self, waiter: asyncio.Future[None]) -> None:
-        """A waiter leaves (cancelled, or out of time): if it had been woken in the same step,
-        the wake-up is handed to the next waiter, or a free place would go unused."""
+    def _has_room(self) -> bool:
+        limit = self._max_connections
+        return limit is None or len(self._connections) + self._kept_places < limit
+
+    def _pass_on(self, waiter: asyncio.Future[Connection | None]) -> None:
+        """A waiter leaves (cancelled, or out of time): what it was given in the same step, a
+        connection or a kept place, goes to the next waiter, or it would go unused."""
         if not waiter.done():
             waiter.cancel()
+            # Out of the queue now (O(n), on a timeout or a cancel only): a dead entry would
+            # make later callers queue behind it with places free.
+            self._waiters = deque(w for w in self._waiters if w[1] is not waiter)
         elif not waiter.cancelled():
-            self._wake_one()
+            handed = waiter.result()
+            if handed is not None:
+                self._release(handed)
+            else:
+                self._kept_places -= 1
+                self._wake_one()
 
     def _take_idle(self, origin: Origin, now: float) -> Connection | None:
         idle = self._idle.get(origin)
@@ -277,8 +300,11 @@ class Http11Transport(httpx.AsyncBaseTransport):
         return connection
 
     def _release(self, connection: Connection) -> None:
-        """A response is over: keep its connection for the next request, or close it."""
+        """A response is over: hand its connection to the first waiter, keep it for the next
+        request, or close it."""
         reusable = connection.done()
+        if reusable and not self._closed and self._hand_over(connection):
+            return
         if (
             reusable
             and not self._closed
@@ -289,9 +315,24 @@ class Http11Transport(httpx.AsyncBaseTransport):
             self._idle_count += 1
             if self._sweeper is None and self._keepalive_expiry is not None:
                 self._sweeper = self.loop.call_later(self._keepalive_expiry, self._sweep)
-            self._wake_one()
         else:
             connection.close()
+
+    def _hand_over(self, connection: Connection) -> bool:
+        """To the first waiter: the connection itself when it wants the same origin; else the
+        connection is closed, which keeps its place for that waiter (``_forget``)."""
+        while self._waiters:
+            origin, waiter = self._waiters[0]
+            if waiter.done():
+                self._waiters.popleft()
+                continue
+            if origin == connection.origin:
+                self._waiters.popleft()
+                waiter.set_result(connection)
+            else:
+                connection.close()
+            return True
+        return False
 
     def _sweep(self) -> None:
         """Close the connections idle for longer than the keep-alive expiry (the oldest are at
@@ -322,9 +363,11 @@ class Http11Transport(httpx.AsyncBaseTransport):
             self._wake_one()
 
     def _wake_one(self) -> None:
+        """A place in the pool is free: keep it for the first waiter, which connects."""
         while self._waiters:
-            waiter = self._waiters.popleft()
+            _origin, waiter = self._waiters.popleft()
             if not waiter.done():
+                self._kept_places += 1
                 waiter.set_result(None)
                 return
 

@@ -627,3 +627,42 @@ async def test_a_waiter_woken_and_cancelled_in_one_step_passes_the_wake_up_on() 
         with pytest.raises(asyncio.CancelledError):
             await second
         await transport.aclose()
+
+
+@pytest.mark.asyncio
+async def test_a_freed_place_goes_to_the_first_waiter_not_to_a_later_caller() -> None:
+    """With the pool full, what frees up (a connection, or a place) goes to the callers in the
+    order they came: a caller arriving in the step that frees it waits its turn (it used to
+    take it, and the waiter went to the back of the queue)."""
+    seen: list[bytes] = []
+
+    async def recording(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            path = (await read_request(reader)).split(b" ")[1]
+            seen.append(path)
+            if path == b"/held":  # half a body: the caller holds the connection
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nri")
+            else:
+                writer.write(answer(b"ok"))
+            await writer.drain()
+
+    transport = Http11Transport(limits=httpx.Limits(max_connections=1))
+    timeouts = {"timeout": {"pool": 5.0, "read": 5.0, "connect": 5.0, "write": 5.0}}
+
+    def get(url: str) -> asyncio.Task[httpx.Response]:
+        request = httpx.Request("GET", url, extensions=timeouts)
+        return asyncio.create_task(transport.handle_async_request(request))
+
+    async with scripted(recording) as (url, _):
+        held = await transport.handle_async_request(
+            httpx.Request("GET", f"{url}/held", extensions=timeouts)
+        )
+        first = get(f"{url}/first")
+        while not transport._waiters:  # noqa: ASYNC110 (a loop round each, no timing)
+            await asyncio.sleep(0)
+        later = get(f"{url}/later")  # scheduled: it runs before the waiter is woken
+        await held.aclose()  # frees the place and wakes the waiter, without yielding
+        for response in await asyncio.gather(first, later):
+            await response.aread()
+        await transport.aclose()
+    assert seen == [b"/held", b"/first", b"/later"]
