@@ -11,6 +11,11 @@ leaves a queued order. Sent all at once, far past ``HELLO_ASYNC_BACKGROUND_MAX``
 * SIGTERM then exits within the grace plus 1 s, and the log says how many jobs of each kind were
   cut. On the old code every job was accepted and the drain and the lifespan's own ``to_thread``
   calls queued behind the flooded default pool.
+
+The ``/healthz`` bound is the fast path's promise. Stock Django (``HELLO_ASYNC_FASTPATH=0``, run
+by CI too) sends every request's ``request_started``/``request_finished`` through its one
+thread-sensitive thread, where the orders' database calls queue, so a probe waits behind them
+(seconds, docs/reliability.md); the bounds and the exit hold there as well.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from django.conf import settings
 
 from tests.support.servers import Process
 from tests.test_settings import STRONG_KEY
@@ -178,7 +184,8 @@ def test_a_flood_is_bounded_healthz_answers_and_sigterm_exits_in_time(tmp_path: 
         assert all(retry is not None and int(retry) > 0 for retry in refused)
 
         assert not probe.failures, probe.failures
-        assert slowest <= HEALTHZ_WITHIN, sorted(probe.latencies)[-5:]
+        if settings.HELLO_ASYNC_FASTPATH:  # see the module's docstring
+            assert slowest <= HEALTHZ_WITHIN, sorted(probe.latencies)[-5:]
 
         assert exit_code == 0
         assert exited_after <= GRACE + 1
