@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import ipaddress
 import os
 import shutil
 import signal
@@ -28,6 +27,8 @@ import sys
 import tempfile
 from collections.abc import Callable
 from types import FrameType
+
+from hello_async.web.loopback import is_loopback_address
 
 # What the start-up banner lists, by URL name: each view's path from the URLconf, what it does
 # from its docstring's first line.
@@ -140,15 +141,7 @@ def main(argv: list[str] | None = None) -> int:
 def is_loopback(host: str) -> bool:
     """Whether ``host`` is a loopback address (127.0.0.0/8, ::1) or ``localhost``."""
     host = host.strip().strip("[]").lower()
-    if host == "localhost":
-        return True
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False  # a name: it may resolve to anything
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return address.is_loopback
+    return host == "localhost" or is_loopback_address(host)
 
 
 def refuse_exposed_local_mode(host: str) -> str | None:
