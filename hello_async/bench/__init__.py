@@ -10,7 +10,9 @@ One module per concern: ``delay_server`` (the upstream), ``loadgen`` (wrk when i
 else the built-in generator; both parsed into one result), ``sseload`` (the load for event
 streams), ``stats`` (percentiles, the aggregation of rounds, ratios, floors), ``processes``
 (starting, pinning and watching servers), ``servers`` (how ours and the peers are started),
-``scenarios`` (what is compared with what), ``runner`` (warm-up, then measured rounds A B A B),
+``model`` (a variant, a scenario), ``scenarios`` (what is compared with what) and ``diagnostics``
+(forks off one by one, logging, the tail at 1000 concurrent), ``runner`` (warm-up, then
+measured rounds A B A B),
 ``fleet`` and ``fleetload`` (the on-demand row of two hosts on one broker, and its clients),
 ``charts``, ``report`` (the rich table and the JSON) and ``cli``.
 

@@ -37,9 +37,10 @@ from rich.progress import (
 
 from hello_async.bench import charts, fleet, report
 from hello_async.bench.loadgen import LoadError, choose
+from hello_async.bench.model import Scenario
 from hello_async.bench.processes import ROOT, CpuPlan, ServerError, start_delay_server
 from hello_async.bench.runner import Runner, ScenarioResult, Timing
-from hello_async.bench.scenarios import QUICK_SCENARIOS, Scenario, build
+from hello_async.bench.scenarios import QUICK_SCENARIOS, build
 
 FULL = Timing(warmup=3.0, seconds=8.0, rounds=2)
 QUICK = Timing(warmup=1.0, seconds=2.0, rounds=1)

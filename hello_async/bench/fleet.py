@@ -43,6 +43,7 @@ from urllib.parse import urlsplit
 import uvloop
 
 from hello_async.bench import fleetload
+from hello_async.bench.model import Scenario, Variant
 from hello_async.bench.processes import (
     ROOT,
     Child,
@@ -53,7 +54,6 @@ from hello_async.bench.processes import (
     wait_http_ready,
 )
 from hello_async.bench.runner import Runner, ScenarioResult, VariantResult
-from hello_async.bench.scenarios import Scenario, Variant
 from hello_async.bench.servers import uvicorn_django
 from hello_async.bench.stats import LoadResult, Round, ratio, summarize
 

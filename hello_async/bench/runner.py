@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 
 from hello_async.bench.loadgen import LoadGenerator
+from hello_async.bench.model import Scenario, Variant
 from hello_async.bench.processes import (
     ROOT,
     Child,
@@ -25,7 +26,6 @@ from hello_async.bench.processes import (
     tree_rss_mb,
     wait_http_ready,
 )
-from hello_async.bench.scenarios import Scenario, Variant
 from hello_async.bench.sseload import SseLoadGenerator
 from hello_async.bench.stats import LoadResult, Round, Summary, summarize
 
