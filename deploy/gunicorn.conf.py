@@ -17,10 +17,23 @@ import os
 from pathlib import Path
 from typing import Any
 
+import uvicorn_worker
 from prometheus_client import multiprocess
 
+# The settings alone (no app registry): the master reads which loop the workers run on.
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hello_async.settings")
+from django.conf import settings  # noqa: E402
+
+
+class UvicornWorker(uvicorn_worker.UvicornWorker):
+    """Uvicorn's Gunicorn worker on the project's event loop (``settings.SERVER_LOOP``: uvloop
+    accepting every waiting connection at once unless the fast path is off)."""
+
+    CONFIG_KWARGS = {**uvicorn_worker.UvicornWorker.CONFIG_KWARGS, "loop": settings.SERVER_LOOP}
+
+
 wsgi_app = "hello_async.asgi:application"
-worker_class = "uvicorn_worker.UvicornWorker"
+worker_class = UvicornWorker
 workers = int(os.environ.get("WEB_CONCURRENCY", "4"))
 bind = os.environ.get("BIND", "127.0.0.1:8000")
 # A second or two above HELLO_ASYNC_SHUTDOWN_GRACE (10 s): UvicornWorker lets requests run until

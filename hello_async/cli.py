@@ -4,9 +4,11 @@
 
 ``serve`` (the default command) starts a local httpbin as the upstream unless ``UPSTREAM_URL``
 is set, applies migrations to the database (SQLite by default), prints the URL of each view and
-serves ``hello_async.asgi:application`` with Uvicorn, with one task worker process beside it
-(``HELLO_ASYNC_SERVE_TASK_WORKERS``). Ctrl-C or SIGTERM stops the server (its lifespan drains
-background work first), then the task worker (it finishes its task), then the local httpbin.
+serves ``hello_async.asgi:application`` with Uvicorn (on ``settings.SERVER_LOOP``: uvloop
+accepting every waiting connection at once, hello_async.fastpath.accept), with one task worker
+process beside it (``HELLO_ASYNC_SERVE_TASK_WORKERS``). Ctrl-C or SIGTERM stops the server (its
+lifespan drains background work first), then the task worker (it finishes its task), then the
+local httpbin.
 
     hello-async worker [--processes N]      task workers alone (see hello_async.work.worker)
 
@@ -204,6 +206,7 @@ def serve(*, host: str, port: int, reload: bool, workers: int) -> int:
             reload=reload,
             workers=None if reload else workers,
             lifespan="on",
+            loop=settings.SERVER_LOOP,
             timeout_graceful_shutdown=_grace_seconds(),
         )
         return 0

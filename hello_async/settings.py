@@ -129,6 +129,13 @@ SECRET_KEY = _secret_key()
 HELLO_ASYNC_FASTPATH = env_bool("HELLO_ASYNC_FASTPATH", True)
 # Single forks turned off by name (comma-separated; the names: hello_async.fastpath.FORKS).
 HELLO_ASYNC_FASTPATH_OFF = frozenset(env_list("HELLO_ASYNC_FASTPATH_OFF"))
+# The event loop Uvicorn serves on, for hello-async and deploy/gunicorn.conf.py (Uvicorn's --loop):
+# uvloop accepting every waiting connection in one turn, else Uvicorn's own choice (uvloop).
+SERVER_LOOP = (
+    "hello_async.fastpath.accept:AcceptAllLoop"
+    if HELLO_ASYNC_FASTPATH and "accept" not in HELLO_ASYNC_FASTPATH_OFF
+    else "auto"
+)
 
 # --- Applications -----------------------------------------------------------------------------
 

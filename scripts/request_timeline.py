@@ -162,7 +162,12 @@ def timed(app: App) -> App:
     return wrapper
 
 
-LOOPS = {"uvloop": "uvloop", "asyncio": "asyncio", "batch": "batch_accept:BatchAcceptLoop"}
+# "accept": the loop the project ships (hello_async.fastpath.accept, settings.SERVER_LOOP).
+LOOPS = {
+    "uvloop": "uvloop",
+    "asyncio": "asyncio",
+    "accept": "hello_async.fastpath.accept:AcceptAllLoop",
+}
 
 
 def serve(args: argparse.Namespace) -> int:

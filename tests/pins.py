@@ -72,6 +72,13 @@ COPIES: dict[str, tuple[str, ...]] = {
         "httpx._client.BoundAsyncStream",
     ),
     "handover": ("httpx.Response.aread", "httpx.Response.aiter_bytes"),
+    # Not a copy: what Uvicorn calls on the loop's server (create_server's arguments) and reads
+    # of what it returns (sockets, close, wait_closed), in the server and in Gunicorn's worker.
+    "accept": (
+        "uvicorn.server.Server.startup",
+        "uvicorn.server.Server.shutdown",
+        "uvicorn_worker._workers.UvicornWorker._serve",
+    ),
 }
 
 # The private state a module outside the forks sets or reads: the code that sets and reads it too.
@@ -262,6 +269,15 @@ PINS: dict[str, str] = {
     ),
     "httpx_aiohttp.transport.AiohttpTransport.handle_async_request": (
         "7b23e1bfa432d0804b7a2021c8923ee999af7dad0b0034b5e9bb41c8b5a56217"
+    ),
+    "uvicorn.server.Server.shutdown": (
+        "d98631405dd80c4c17d8fa620d5c4c7f613be3b310b2513c4f473991e94df4ae"
+    ),
+    "uvicorn.server.Server.startup": (
+        "9b3044c670dc4a5246fc127c438ac130860aa0bcd00194522adff24a940e02cd"
+    ),
+    "uvicorn_worker._workers.UvicornWorker._serve": (
+        "f51a00e828c82e00f8c0db4139ee56c1e7267f3683b69d2119a8795db56d4df3"
     ),
 }
 

@@ -69,7 +69,10 @@ def test_the_first_screen_is_the_banner_then_uvicorn_and_one_httpbin(tmp_path: P
     try:
         upstream_url = process.wait_for(r"upstream: (http://\S+), local httpbin").group(1)
         process.wait_for(r"Uvicorn running on")
-        ready = process.wait_for(r"hello_async ready: upstream (http://\S+)").group(1)
+        ready_line = process.wait_for(
+            r"hello_async ready: upstream (http://\S+) \(event loop (\w+)"
+        )
+        ready, loop = ready_line.groups()
     finally:
         process.terminate()
     # Nothing before the banner: no runpy warning from the httpbin child started with -m.
@@ -78,6 +81,8 @@ def test_the_first_screen_is_the_banner_then_uvicorn_and_one_httpbin(tmp_path: P
     # The server calls the httpbin the banner names, and starts none of its own.
     assert ready == upstream_url
     assert "UPSTREAM_URL is not set" not in process.output()
+    # Served on the loop that accepts every waiting connection at once (fastpath.accept).
+    assert loop == "AcceptAllLoop"
 
 
 def test_serve_refuses_production_without_a_secret_key(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ import argparse
 import configparser
 import os
 import re
+import runpy
 import shlex
 import shutil
 import subprocess
@@ -19,6 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import uvicorn_worker
 from django.core.management import CommandError, get_commands, load_command_class
 
 from hello_async import cli
@@ -181,7 +183,12 @@ def test_the_web_unit_stops_after_gunicorn_which_stops_after_the_servers_grace(
     # The multiprocess directory is under the unit's own runtime directory, emptied at each start.
     assert env["PROMETHEUS_MULTIPROC_DIR"].startswith(f"/run/{service['RuntimeDirectory']}/")
     gunicorn = check(split(service["ExecStart"])[1], env, tmp_path)
-    assert gunicorn["worker_class"] == "uvicorn_worker.UvicornWorker"
+    # Uvicorn's worker, on the loop hello-async serves on (settings.SERVER_LOOP).
+    assert gunicorn["worker_class"] == "<UvicornWorker()>"
+    config = runpy.run_path(str(DEPLOY / "gunicorn.conf.py"))
+    assert issubclass(config["worker_class"], uvicorn_worker.UvicornWorker)
+    assert config["worker_class"].CONFIG_KWARGS["loop"] == project.SERVER_LOOP
+    assert project.SERVER_LOOP == "hello_async.fastpath.accept:AcceptAllLoop"
     assert gunicorn["wsgi_app"] == "hello_async.asgi:application"
     assert gunicorn["bind"] == f"['{env['BIND']}']"
     graceful = float(gunicorn["graceful_timeout"])

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from hello_async.bench.model import Scenario, Variant
 from hello_async.bench.servers import (
+    ACCEPT_ALL,
     bolt_peer,
     fastapi_peer,
     uvicorn_django,
@@ -117,10 +118,11 @@ def logging_scenarios(delay_ms: float, baseline: Path | None = None) -> list[Sce
 
 
 def tail_scenario(delay_ms: float) -> Scenario:
-    """The tail at 1000 concurrent: the same fan-out on uvloop as shipped, on a uvloop that
-    accepts every waiting connection at once (``scripts/batch_accept.py``), and on asyncio's
-    loop, ours and FastAPI's, beside django-bolt (docs/performance.md, the tail)."""
-    c, path, batch = 1000, "/smoke_some_meats/", "batch_accept:BatchAcceptLoop"
+    """The tail at 1000 concurrent: the same fan-out on the loop the project ships
+    (hello_async.fastpath.accept: every waiting connection accepted at once), on uvloop as
+    Uvicorn gives it, and on asyncio's loop, ours and FastAPI's, beside django-bolt
+    (docs/performance.md, the tail)."""
+    c, path = 1000, "/smoke_some_meats/"
     ours, peer = uvicorn_django(c, 2), fastapi_peer(c)
     return Scenario(
         "tail_c1000",
@@ -129,19 +131,23 @@ def tail_scenario(delay_ms: float) -> Scenario:
         c,
         2,
         (
-            Variant("ours", "Django, uvloop", ours, path, delay_ms),
-            Variant("ours_batch", "Django, batch accept", with_loop(ours, batch), path, delay_ms),
+            Variant("ours", "Django, accept all (shipped)", ours, path, delay_ms),
+            Variant("ours_uvloop", "Django, uvloop", with_loop(ours, "uvloop"), path, delay_ms),
             Variant(
                 "ours_asyncio", "Django, asyncio loop", with_loop(ours, "asyncio"), path, delay_ms
             ),
             Variant("fastapi", "FastAPI, uvloop", peer, path, delay_ms),
             Variant(
-                "fastapi_batch", "FastAPI, batch accept", with_loop(peer, batch), path, delay_ms
+                "fastapi_accept",
+                "FastAPI, accept all",
+                with_loop(peer, ACCEPT_ALL),
+                path,
+                delay_ms,
             ),
             Variant("bolt", "django-bolt", bolt_peer(c), path, delay_ms),
         ),
-        ("ours", "ours_batch"),
+        ("ours_uvloop", "ours"),
         ratio_metric="p99_ms",
         on_demand=True,
-        also=(("fastapi", "fastapi_batch"), ("ours_batch", "bolt"), ("ours_asyncio", "bolt")),
+        also=(("fastapi", "fastapi_accept"), ("ours", "bolt"), ("ours_asyncio", "bolt")),
     )

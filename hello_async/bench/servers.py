@@ -9,6 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 UVICORN_FLAGS = ["--loop", "uvloop", "--http", "httptools", "--host", "127.0.0.1"]
+# The loop the project's servers run on (settings.SERVER_LOOP); the peers run on uvloop, as
+# their users get it from Uvicorn.
+ACCEPT_ALL = "hello_async.fastpath.accept:AcceptAllLoop"
 # Quiet (the default rows): warnings only, no access log. Info: what a user gets by default,
 # the article's lines at INFO and Uvicorn's access log, on both sides.
 LOGGING_FLAGS = {
@@ -62,12 +65,17 @@ def uvicorn_django(
         "--port",
         "{port}",
     )
-    return ServerSpec(
+    spec = ServerSpec(
         "Uvicorn, 1 worker",
         (*argv, *UVICORN_FLAGS, *LOGGING_FLAGS[logging]),
         {**django_env(concurrency, fan_out, logging), **(env or {})},
         cwd,
     )
+    # As hello-async serves it (settings.SERVER_LOOP); another checkout on uvloop, as it ran.
+    switched_off = spec.env.get("HELLO_ASYNC_FASTPATH") == "0" or "accept" in spec.env.get(
+        "HELLO_ASYNC_FASTPATH_OFF", ""
+    ).split(",")
+    return spec if cwd is not None or switched_off else with_loop(spec, ACCEPT_ALL, name=False)
 
 
 def uvicorn_stock_django(concurrency: int, fan_out: int) -> ServerSpec:
@@ -141,13 +149,13 @@ def bolt_peer(concurrency: int) -> ServerSpec:
     return ServerSpec("django-bolt, 1 worker", argv, env)
 
 
-def with_loop(spec: ServerSpec, loop: str) -> ServerSpec:
-    """``spec`` (a Uvicorn server) on another event loop: ``asyncio``, or a factory of
-    ``scripts/`` such as ``batch_accept:BatchAcceptLoop`` (the tail scenario)."""
+def with_loop(spec: ServerSpec, loop: str, *, name: bool = True) -> ServerSpec:
+    """``spec`` (a Uvicorn server) on another event loop: ``uvloop``, ``asyncio``, or a loop
+    factory by name such as :data:`ACCEPT_ALL` (the tail scenario); ``name``: say so in its name."""
     argv = list(spec.argv)
     argv[argv.index("--loop") + 1] = loop
-    env = {**spec.env, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "scripts")}
-    return ServerSpec(f"{spec.name}, loop {loop.split(':')[0]}", tuple(argv), env, spec.cwd)
+    label = f"{spec.name}, loop {loop.rpartition(':')[2]}" if name else spec.name
+    return ServerSpec(label, tuple(argv), spec.env, spec.cwd)
 
 
 def sse_peer(concurrency: int, fan_out: int) -> ServerSpec:

@@ -24,6 +24,7 @@ FORKS: dict[str, str] = {
     "text": "the article's plain-text responses built without HttpResponse's constructor",
     "client": "httpx.AsyncClient without the cookie-jar, no-op auth and stream wrapper costs",
     "handover": "an upstream answer handed to HTTPX already read",
+    "accept": "uvloop's TCP server accepting every waiting connection in one turn",
 }
 
 

@@ -48,7 +48,12 @@ async def astartup() -> None:
         freeze=settings.HELLO_ASYNC_GC_FREEZE, thresholds=settings.HELLO_ASYNC_GC_THRESHOLDS
     )
     await loopmonitor.astart(settings.HELLO_ASYNC_LOOP_STALL_MS / 1000)
-    logger.info("hello_async ready: upstream %s", upstream.get_upstream().base_url)
+    # The loop's class says how the server accepts (hello_async.fastpath.accept).
+    logger.info(
+        "hello_async ready: upstream %s (event loop %s)",
+        upstream.get_upstream().base_url,
+        type(loop).__name__,
+    )
 
 
 async def ashutdown() -> None:
