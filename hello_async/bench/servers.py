@@ -71,11 +71,15 @@ def uvicorn_django(
         {**django_env(concurrency, fan_out, logging), **(env or {})},
         cwd,
     )
-    # As hello-async serves it (settings.SERVER_LOOP); another checkout on uvloop, as it ran.
+    # As hello-async serves it (settings.SERVER_LOOP); a checkout from before that loop on uvloop,
+    # as it ran.
     switched_off = spec.env.get("HELLO_ASYNC_FASTPATH") == "0" or "accept" in spec.env.get(
         "HELLO_ASYNC_FASTPATH_OFF", ""
     ).split(",")
-    return spec if cwd is not None or switched_off else with_loop(spec, ACCEPT_ALL, name=False)
+    has_loop = (cwd or Path(__file__).resolve().parents[2]) / "hello_async/fastpath/accept.py"
+    if switched_off or not has_loop.exists():
+        return spec
+    return with_loop(spec, ACCEPT_ALL, name=False)
 
 
 def uvicorn_stock_django(concurrency: int, fan_out: int) -> ServerSpec:
