@@ -133,16 +133,13 @@ class AcceptAllLoop(uvloop.Loop):
             # step: once per connection, not per request.
             task = self.create_task(self.connect_accepted_socket(factory, connection))
             self._connecting.add(task)
-            task.add_done_callback(_connected)
+            task.add_done_callback(self._connected)
 
-
-def _connected(task: asyncio.Task[Any]) -> None:
-    loop = task.get_loop()
-    if isinstance(loop, AcceptAllLoop):
-        loop._connecting.discard(task)
-    if not task.cancelled() and task.exception() is not None:
-        # The client left between the accept and the transport: nothing to serve.
-        logger.debug("An accepted connection closed before it was served: %s", task.exception())
+    def _connected(self, task: asyncio.Task[Any]) -> None:
+        self._connecting.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # The client left between the accept and the transport: nothing to serve.
+            logger.debug("An accepted connection closed before it was served: %s", task.exception())
 
 
 def _bind(host: str | None, port: int, backlog: int) -> list[socket.socket]:
