@@ -30,6 +30,11 @@ COPIES: dict[str, tuple[str, ...]] = {
         "asgiref.sync.ThreadSensitiveContext.__aexit__",
         "django.dispatch.dispatcher.Signal.send",
         "django.dispatch.dispatcher.Signal._live_receivers",  # private: read by fastpath.signals
+        # fastpath.signals remembers its answer while ``signal.receivers`` holds the same entries:
+        # what adds, removes or clears them.
+        "django.dispatch.dispatcher.Signal.connect",
+        "django.dispatch.dispatcher.Signal.disconnect",
+        "django.dispatch.dispatcher.Signal._clear_dead_receivers",
         "django.http.response.HttpResponseBase.close",
     ),
     "middleware": ("django.utils.deprecation.MiddlewareMixin.__acall__",),
@@ -71,6 +76,18 @@ COPIES: dict[str, tuple[str, ...]] = {
         "httpx.AsyncClient._send_single_request",
         "httpx._client.BoundAsyncStream",
     ),
+    "body": (
+        "django.core.handlers.asgi.ASGIHandler.read_body",
+        "django.core.handlers.asgi.ASGIHandler.handle",
+    ),
+    "send": (
+        "django.core.handlers.asgi.ASGIHandler.send_response",
+        "django.core.handlers.asgi.ASGIHandler.chunk_bytes",
+        "django.http.response.HttpResponseBase.items",
+        "django.http.response.HttpResponse.content",
+        "django.utils.datastructures.CaseInsensitiveMapping.__iter__",
+        "django.utils.datastructures.CaseInsensitiveMapping.__getitem__",
+    ),
     "handover": ("httpx.Response.aread", "httpx.Response.aiter_bytes"),
     # Not a copy: what Uvicorn calls on the loop's server (create_server's arguments) and reads
     # of what it returns (sockets, close, wait_closed), in the server and in Gunicorn's worker.
@@ -109,6 +126,36 @@ READS: dict[str, tuple[str, ...]] = {
 
 # Each name once, whatever forks or modules use it: its fingerprint when they were last read.
 PINS: dict[str, str] = {
+    "django.http.response.HttpResponse.content": (
+        "c774af3f557a8bdc408d315b818808e407c4901bd169074130677a03606a65f8"
+    ),
+    "django.http.response.HttpResponseBase.items": (
+        "d68215358cd88daa4fb2111eb8ff0ee1555b92016ea3f8ca099364ca196f74b4"
+    ),
+    "django.utils.datastructures.CaseInsensitiveMapping.__getitem__": (
+        "e8cdd82ac2f49614f8b96dde33124981bbed31c26e92a278ff21058e8cbc3968"
+    ),
+    "django.utils.datastructures.CaseInsensitiveMapping.__iter__": (
+        "fcf4fea28302dd0efb8ab44f8dc17c057f6d2c7b7dc8e0ab1ea43c0411001b2d"
+    ),
+    "django.core.handlers.asgi.ASGIHandler.chunk_bytes": (
+        "696deb9aa35cf88142cbd6d71628ff303249d486ca63bb146ef2ef65ea802c39"
+    ),
+    "django.core.handlers.asgi.ASGIHandler.read_body": (
+        "123fe14b68c5e6fa32b514123db3706ca4ff695f0cab4e795e78be48981f83e6"
+    ),
+    "django.core.handlers.asgi.ASGIHandler.send_response": (
+        "e47be67c8fed0484a496887638e7ccfce4e6ba51157dabbe2038830f83068904"
+    ),
+    "django.dispatch.dispatcher.Signal._clear_dead_receivers": (
+        "9eb6ed957a4e931e9058456fd0e18101f576130aa29397ed4fc8c625bcbce244"
+    ),
+    "django.dispatch.dispatcher.Signal.connect": (
+        "a6feaab73b02a425e870465c643bc96c9f54f9c1cb0024616c8dd89e05bc1586"
+    ),
+    "django.dispatch.dispatcher.Signal.disconnect": (
+        "c9bb1112bf3a09cdac18005ab3c068e5c63c7b6a02fced4a94cb977e461ce34c"
+    ),
     "aiohttp.client_proto.ResponseHandler.__init__": (
         "dcd75ca20fa48915c704afcb362cd61187afa09479cb0689c36007e6f5f9742d"
     ),
@@ -283,7 +330,7 @@ PINS: dict[str, str] = {
 
 
 def resolve(dotted: str) -> Any:
-    """The object a dotted name names: a module's attribute, or a class's."""
+    """The object a dotted name names: a module's attribute, or a class's (a property's getter)."""
     parts = dotted.split(".")
     for cut in range(len(parts) - 1, 0, -1):
         try:
@@ -292,6 +339,8 @@ def resolve(dotted: str) -> Any:
             continue
         for attribute in parts[cut:]:
             obj = inspect.getattr_static(obj, attribute)
+        if isinstance(obj, property):  # its getter
+            obj = obj.fget
         return inspect.unwrap(getattr(obj, "__func__", obj))
     raise ImportError(dotted)
 

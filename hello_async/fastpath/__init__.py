@@ -24,6 +24,8 @@ FORKS: dict[str, str] = {
     "text": "the article's plain-text responses built without HttpResponse's constructor",
     "client": "httpx.AsyncClient without the cookie-jar, no-op auth and stream wrapper costs",
     "handover": "an upstream answer handed to HTTPX already read",
+    "body": "a request without a body given an empty BytesIO, not a spooled temporary file",
+    "send": "a plain HttpResponse sent from its header store in one message",
     "accept": "uvloop's TCP server accepting every waiting connection in one turn",
 }
 

@@ -8,7 +8,10 @@ unless the request's own code made a thread, or a receiver other than Django's o
 
 * ``respond()`` races the view against the client's disconnect as Django's ``TaskGroup`` does,
   with a done callback instead of the group (fork ``respond``);
-* the views marked lean take a chain without the HTML middleware (fork ``lean_chain``).
+* the views marked lean take a chain without the HTML middleware (fork ``lean_chain``);
+* a request without a body (every GET) is given an empty ``BytesIO``, not a spooled temporary
+  file (fork ``body``);
+* a plain ``HttpResponse`` is sent from its header store in one message (fork ``send``).
 
 ``handle`` is Django 6.1's, with those changes marked ``# hello_async:``. Each fork can be turned
 off alone (hello_async.fastpath); ``handler`` off makes this class behave as Django's for the
@@ -18,6 +21,7 @@ thread hops. The code each fork copies is pinned in tests/pins.py.
 from __future__ import annotations
 
 import asyncio
+import io
 from contextlib import closing
 from typing import Any
 
@@ -25,7 +29,8 @@ from asgiref.sync import SyncToAsync, ThreadSensitiveContext, sync_to_async
 from django.core import signals
 from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIHandler, get_script_prefix
-from django.http import HttpResponseBase
+from django.http import HttpResponse, HttpResponseBase
+from django.http.response import ResponseHeaders
 from django.urls import set_script_prefix
 from django_asgi_lifespan.handler import LifespanASGIHandler
 
@@ -43,6 +48,8 @@ class FastASGIHandler(LifespanASGIHandler):
         super().__init__()  # loads settings.MIDDLEWARE through load_middleware() below
         self.inline = fastpath.enabled("handler")
         self.fast_respond = fastpath.enabled("respond")
+        self.fast_body = fastpath.enabled("body")
+        self.fast_send = fastpath.enabled("send")
         self.lean: ASGIHandler | None = None
         if fastpath.enabled("lean_chain"):
             self.lean = chain.Chain(chain.LEAN_MIDDLEWARE)
@@ -120,6 +127,57 @@ class FastASGIHandler(LifespanASGIHandler):
                     await signals.request_finished.asend(sender=self.__class__)
             else:
                 await self.aclose(response)
+
+    async def read_body(self, receive: Any) -> Any:
+        """Django's, but a request without a body (every GET: one message, no bytes) gets an
+        empty ``BytesIO`` rather than a ``SpooledTemporaryFile`` with nothing written to it.
+        A body of any size still goes through Django's spooled file (and its rollover to disk)."""
+        if not self.fast_body:
+            return await super().read_body(receive)
+        message = await receive()
+        if (
+            message["type"] == "http.request"
+            and not message.get("body")
+            and not message.get("more_body", False)
+        ):
+            return io.BytesIO()
+
+        async def replay() -> Any:  # the message already taken, then the rest
+            nonlocal message
+            if message is None:
+                return await receive()
+            first, message = message, None
+            return first
+
+        return await super().read_body(replay)
+
+    async def send_response(self, response: Any, send: Any) -> None:
+        """Django's, for a plain ``HttpResponse`` whose body fits one message: its headers read
+        from the header store (what ``response.items()`` yields, without the mapping's views), the
+        body sent whole (what ``chunk_bytes`` yields for it). Anything else: Django's."""
+        content = None
+        if (
+            self.fast_send
+            and type(response).items is HttpResponseBase.items
+            and type(response.headers) is ResponseHeaders
+            and not response.streaming
+            and type(response).content is HttpResponse.content
+        ):
+            content = response.content
+        if content is None or len(content) > self.chunk_size:
+            await super().send_response(response, send)
+            return
+        headers = [
+            (name.encode("ascii"), value.encode("latin1"))
+            for name, value in response.headers._store.values()
+        ]
+        if response.cookies:
+            for cookie in response.cookies.values():
+                headers.append((b"Set-Cookie", cookie.OutputString().encode("ascii")))
+        await send(
+            {"type": "http.response.start", "status": response.status_code, "headers": headers}
+        )
+        await send({"type": "http.response.body", "body": content, "more_body": False})
 
     async def aclose(self, response: HttpResponseBase) -> None:
         if self.inline:  # hello_async: inline when the request made no thread

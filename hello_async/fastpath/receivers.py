@@ -37,29 +37,54 @@ _OWN_NAMES = frozenset(
 
 def local_has(local: Local, name: str) -> bool:
     """``hasattr(local, name)``, reading the storage as asgiref 3.13's ``__getattr__`` does."""
-    cls = type(local)
     if name in _OWN_NAMES or name.startswith("_"):
         return hasattr(local, name)
+    data = local_data(local)
+    if data is _ASK:
+        return hasattr(local, name)
+    return data is not None and name in data
+
+
+_ASK: dict[str, Any] = {}  # local_data's "read it with hasattr()" (not a Local it can read)
+
+
+def local_data(local: Local) -> dict[str, Any] | None:
+    """What ``local`` holds for the current thread or task (None: nothing), read once; ``_ASK``
+    when it cannot be read directly (a sync thread's thread-critical Local, another class)."""
+    cls = type(local)
     if cls is _ThreadCriticalLocal:
         if _get_running_loop() is None:
-            return hasattr(local, name)  # a sync thread: the thread-local itself
+            return _ASK  # a sync thread: the thread-local itself
         # _get_storage(): the thread's _CVar, which it would create here if missing (empty).
         cvar = getattr(object.__getattribute__(local, "_storage"), "cvar", None)
         if cvar is None:
-            return False
+            return None
     elif cls is _DefaultLocal:
         cvar = object.__getattribute__(local, "_storage")
     else:
-        return hasattr(local, name)
+        return _ASK
     # _CVar.__getattr__ / _storage(): data of this thread only.
     storage = cvar._data.get(None)
-    return storage is not None and storage.thread_id == _get_ident() and name in storage.data
+    if storage is None or storage.thread_id != _get_ident():
+        return None
+    data: dict[str, Any] = storage.data
+    return data
 
 
 def initialized(handler: BaseConnectionHandler[Any]) -> list[Any]:
-    """``handler.all(initialized_only=True)``."""
+    """``handler.all(initialized_only=True)``: one read of its Local, however many aliases."""
     local: Local = handler._connections  # type: ignore[attr-defined]
-    return [handler[alias] for alias in handler if local_has(local, alias)]
+    data = local_data(local)
+    if data is None:  # the usual case on the loop: this task opened nothing
+        return []
+    if data is _ASK:
+        return [handler[alias] for alias in handler if hasattr(local, alias)]
+    return [handler[alias] for alias in handler if alias in data or _own(local, alias)]
+
+
+def _own(local: Local, name: str) -> bool:
+    """A name the Local answers itself (never an alias in practice), as hasattr() sees it."""
+    return (name in _OWN_NAMES or name.startswith("_")) and hasattr(local, name)
 
 
 def fast_reset_queries(**kwargs: Any) -> None:

@@ -37,11 +37,30 @@ def context_has_thread() -> bool:
 
 
 def inline_receivers(signal: Signal, sender: Any) -> list[Callable[..., Any]] | None:
-    """The receivers ``signal.send(sender)`` would call, if all are Django's own; else None."""
+    """The receivers ``signal.send(sender)`` would call, if all are Django's own; else None.
+
+    Remembered per signal and sender while ``signal.receivers`` holds the same entries: a
+    connect or a disconnect changes them, and a receiver that died can only be another's (Django's
+    are module functions), so the answer stays right. ``_live_receivers`` takes the signal's
+    lock and walks its weak references: twice a request, without this."""
+    entries = tuple(signal.receivers)
+    key = (signal, sender)
+    known = _known.get(key)
+    if known is not None and known[0] == entries:  # the same objects: compared by identity
+        return known[1]
     sync_receivers, async_receivers = signal._live_receivers(sender)  # pinned: tests/pins.py
-    if async_receivers or not DJANGOS.issuperset(sync_receivers):
-        return None
-    return sync_receivers
+    receivers = None
+    if not async_receivers and DJANGOS.issuperset(sync_receivers):
+        receivers = sync_receivers
+    if len(_known) < _KNOWN_MAX:
+        _known[key] = (entries, receivers)
+    return receivers
+
+
+# (signal, sender) -> (signal.receivers when asked, the answer). Two signals, one handler class
+# as the sender: a bound keeps a caller with ever new senders from growing it.
+_known: dict[tuple[Signal, Any], tuple[tuple[Any, ...], list[Callable[..., Any]] | None]] = {}
+_KNOWN_MAX = 64
 
 
 @functools.cache

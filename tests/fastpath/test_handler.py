@@ -4,6 +4,8 @@ connections in the thread that used them while adding no thread to requests that
 from __future__ import annotations
 
 import asyncio
+import io
+import tempfile
 import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -13,10 +15,11 @@ import pytest
 import pytest_asyncio
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.core import signals
+from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIHandler
 from django.db import connections
 from django.db.backends.signals import connection_created
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponseBase, JsonResponse, StreamingHttpResponse
 
 from hello_async.fastpath.handler import FastASGIHandler
 from hello_async.fastpath.signals import context_has_thread
@@ -315,3 +318,85 @@ async def test_respond_matches_djangos_task_group(serving: Any, name: str) -> No
     ours = await _outcome(_Ours, name)
     assert ours == stock
     assert ours["tasks_left"] == set()
+
+
+# --- read_body() and send_response(): Django's, without the spooled file and the header views ----
+
+
+def _receiver(*messages: dict[str, Any]) -> Any:
+    queue = list(messages)
+
+    async def receive() -> dict[str, Any]:
+        return queue.pop(0)
+
+    return receive
+
+
+@pytest.mark.asyncio
+async def test_a_request_without_a_body_gets_an_empty_stream_and_others_djangos_file() -> None:
+    handler = FastASGIHandler()
+    empty = await handler.read_body(_receiver({"type": "http.request", "body": b""}))
+    assert type(empty) is io.BytesIO and empty.read() == b""
+
+    # A body, whole or in pieces, goes to Django's spooled file, the first message included.
+    with await handler.read_body(_receiver({"type": "http.request", "body": b"AB"})) as whole:
+        assert isinstance(whole, tempfile.SpooledTemporaryFile) and whole.read() == b"AB"
+    pieces = _receiver(
+        {"type": "http.request", "body": b"A", "more_body": True},
+        {"type": "http.request", "body": b"", "more_body": True},
+        {"type": "http.request", "body": b"B"},
+    )
+    with await handler.read_body(pieces) as read:
+        assert read.read() == b"AB"
+
+    with pytest.raises(RequestAborted):
+        await handler.read_body(_receiver({"type": "http.disconnect"}))
+    with pytest.raises(RequestAborted):
+        await handler.read_body(
+            _receiver({"type": "http.request", "body": b"A", "more_body": True}, DISCONNECT)
+        )
+
+
+DISCONNECT = {"type": "http.disconnect"}
+
+
+class _Items(HttpResponse):
+    def items(self) -> Any:  # a subclass's own headers: Django's send_response asks items()
+        return [*super().items(), ("X-Extra", "1")]
+
+
+async def _pieces() -> AsyncIterator[bytes]:
+    yield b"a"
+    yield b"b"
+
+
+def _responses() -> list[HttpResponseBase]:
+    cookie = HttpResponse("with a cookie", content_type="text/plain; charset=utf-8")
+    cookie.set_cookie("a", "b", httponly=True, samesite="Strict")
+    cookie.headers["X-Latin"] = "caf\u00e9"
+    big = HttpResponse(b"x" * (ASGIHandler.chunk_size * 2 + 5))
+    return [
+        HttpResponse("Hello, async Django!", content_type="text/plain; charset=utf-8"),
+        HttpResponse(status=204),
+        JsonResponse({"a": 1}, status=201),
+        cookie,
+        big,  # several messages: Django's chunks
+        _Items("subclass"),
+        StreamingHttpResponse(_pieces()),
+    ]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("index", range(7))
+async def test_send_response_sends_what_djangos_sends(index: int) -> None:
+    sent: dict[str, list[Any]] = {}
+    for name, handler in (("django", ASGIHandler()), ("ours", FastASGIHandler())):
+        messages: list[Any] = []
+
+        async def send(message: Any, messages: list[Any] = messages) -> None:
+            messages.append(message)
+
+        await handler.send_response(_responses()[index], send)
+        sent[name] = messages
+    assert sent["ours"] == sent["django"]
+    assert len(sent["ours"]) >= 2

@@ -3,6 +3,7 @@ where Django runs it, in the request's thread, as a new user connecting one expe
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
@@ -11,12 +12,14 @@ import httpx
 import pytest
 import pytest_asyncio
 from django.core import signals
+from django.db import reset_queries
 from django.dispatch import Signal
 from django.http import HttpRequest, HttpResponse
 from django.urls import path
 
 from hello_async.fastpath.handler import FastASGIHandler
 from hello_async.fastpath.receivers import DJANGOS
+from hello_async.fastpath.signals import inline_receivers
 from hello_async.models import SmokeRun
 
 marks = threading.local()
@@ -132,3 +135,44 @@ async def test_with_only_djangos_receivers_a_request_makes_no_thread_hop(
     assert hops == []
     loop = threading.get_ident()
     assert inline_sends == [(signals.request_started, loop), (signals.request_finished, loop)]
+
+
+def test_the_remembered_answer_follows_connects_and_disconnects() -> None:
+    signal, sender = signals.request_started, FastASGIHandler
+    djangos = inline_receivers(signal, sender)
+    assert djangos is not None and DJANGOS.issuperset(djangos)
+
+    def foreign(**kwargs: Any) -> None:
+        pass
+
+    signal.connect(foreign)
+    try:
+        assert inline_receivers(signal, sender) is None  # asked again, not remembered
+    finally:
+        signal.disconnect(foreign)
+    assert inline_receivers(signal, sender) == djangos
+
+    signal.connect(foreign, sender=HttpResponse)  # another sender's receiver: not ours
+    try:
+        assert inline_receivers(signal, sender) == djangos
+        assert inline_receivers(signal, HttpResponse) is None
+    finally:
+        signal.disconnect(foreign, sender=HttpResponse)
+
+
+def test_a_receiver_that_died_leaves_the_answer_right() -> None:
+    signal, sender = Signal(), FastASGIHandler
+    signal.connect(reset_queries)
+    djangos = inline_receivers(signal, sender)
+    assert djangos == [reset_queries]
+
+    def foreign(**kwargs: Any) -> None:
+        pass
+
+    signal.connect(foreign)  # weakly, as Django's default
+    assert inline_receivers(signal, sender) is None
+    del foreign
+    gc.collect()
+    # Until Django clears the dead entry the slow path is taken, which clears it (any send).
+    signal.send(sender=sender)
+    assert inline_receivers(signal, sender) == djangos
