@@ -109,6 +109,16 @@ def fast_reset_urlconf(sender: Any, **kwargs: Any) -> None:
         del urlconfs.value
 
 
+def nothing_opened() -> bool:
+    """Whether this thread or task holds no database connection, no cache and no urlconf: then
+    each stand-in below finds nothing to reset or close (three reads in place of their calls)."""
+    return (
+        local_data(connections._connections) is None  # type: ignore[attr-defined]
+        and local_data(caches._connections) is None  # type: ignore[attr-defined]
+        and local_data(urls_base._urlconfs) is None  # type: ignore[attr-defined]
+    )
+
+
 # Django's own request_started / request_finished receivers: the only ones the handler sends
 # inline on the loop (hello_async.fastpath.signals); their stand-ins below.
 DJANGOS: frozenset[Callable[..., Any]] = frozenset(

@@ -27,7 +27,7 @@ from django.dispatch import Signal
 from django.http import HttpResponseBase
 
 from hello_async import fastpath
-from hello_async.fastpath.receivers import DJANGOS, FAST
+from hello_async.fastpath.receivers import DJANGOS, FAST, nothing_opened
 
 
 def context_has_thread() -> bool:
@@ -71,8 +71,12 @@ def _stand_ins() -> dict[Callable[..., Any], Callable[..., Any]]:
 def send_inline(
     signal: Signal, receivers: list[Callable[..., Any]], sender: Any, **named: Any
 ) -> None:
-    """Signal.send's loop over ``receivers`` (from :func:`inline_receivers`)."""
+    """Signal.send's loop over ``receivers`` (from :func:`inline_receivers`). When they are all
+    Django's and stood in for, nothing at all if the request opened nothing they reset or close
+    (hello_async.fastpath.receivers.nothing_opened): each of them would look and return."""
     stand_ins = _stand_ins()
+    if stand_ins and DJANGOS.issuperset(receivers) and nothing_opened():
+        return
     for receiver in receivers:
         stand_ins.get(receiver, receiver)(signal=signal, sender=sender, **named)
 

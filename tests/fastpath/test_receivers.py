@@ -17,7 +17,7 @@ from django.http import HttpResponse
 from django.urls import base as urls_base
 from django.urls import get_urlconf, set_urlconf
 
-from hello_async.fastpath.receivers import DJANGOS, FAST, local_has
+from hello_async.fastpath.receivers import DJANGOS, FAST, local_has, nothing_opened
 from hello_async.fastpath.signals import close_inline
 
 
@@ -154,3 +154,18 @@ def test_djangos_receivers_are_the_ones_django_connects() -> None:
 def test_off_the_loop_too() -> None:
     for local in _locals():
         _agree(local)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("opened", ["nothing", "urlconf", "connection", "cache"])
+async def test_nothing_opened_says_whether_the_stand_ins_have_work(opened: str) -> None:
+    async def in_a_task() -> bool:
+        if opened == "urlconf":
+            set_urlconf("hello_async.urls")
+        elif opened == "connection":
+            connections["default"]  # noqa: B018 (opens this task's connection object)
+        elif opened == "cache":
+            caches["default"]  # noqa: B018
+        return nothing_opened()
+
+    assert await asyncio.create_task(in_a_task()) is (opened == "nothing")
