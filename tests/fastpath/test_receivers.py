@@ -4,6 +4,7 @@ request signal receivers."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Callable
 from typing import Any
 
@@ -168,4 +169,6 @@ async def test_nothing_opened_says_whether_the_stand_ins_have_work(opened: str) 
             caches["default"]  # noqa: B018
         return nothing_opened()
 
-    assert await asyncio.create_task(in_a_task()) is (opened == "nothing")
+    # A request's task, in a context of its own (not one an earlier test's sync code set values in).
+    task = asyncio.create_task(in_a_task(), context=contextvars.Context())
+    assert await task is (opened == "nothing")
