@@ -4,24 +4,23 @@ Django's ASGI handler with the lifespan protocol (django-asgi-lifespan), which
 hello_async.ops.lifespan uses to open and close the upstream client and drain background work;
 the fast path's version of it (hello_async.fastpath.handler) unless ``HELLO_ASYNC_FASTPATH=0``.
 
-Four plain ASGI wrappers go around it (all pass the lifespan scope through untouched):
+One ASGI wrapper goes around it, the door (hello_async.ops.door; the lifespan passes through):
+it counts and times each request by method, URL pattern and status (/metrics), lists it in the
+in-flight table (the loop monitor), gives it its id (its log lines carry it), and hands it to
+the gates below, outermost first. Each gate is an ASGI wrapper of its own, and a request none of
+them has anything to do with (no console header, a body within the limit, a loopback client)
+skips them all:
 
-    RequestMetricsMiddleware  counts and times each request by method, URL pattern and status
-                              (/metrics), and counts the requests in flight
-    InFlightMiddleware        records method + path of each request while it runs (loop
-                              monitor), and gives it its id (its log lines carry it)
     ConsoleMiddleware         ties a request sent from a console page to that page's stream
     BodyLimitMiddleware       413 for a body over HELLO_ASYNC_MAX_BODY_BYTES, before Django
                               reads it
-
-and in local mode one more, inside them, around the handler itself:
-
-    LoopbackOnlyMiddleware    403 for a client that is not a loopback address
+    LoopbackOnlyMiddleware    403 for a client that is not a loopback address (local mode only)
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import cast
 
 import django
@@ -36,8 +35,7 @@ django.setup(set_prefix=False)
 from django_asgi_lifespan.handler import LifespanASGIHandler  # noqa: E402
 
 from hello_async.live.console import ConsoleMiddleware  # noqa: E402
-from hello_async.ops.inflight import InFlightMiddleware  # noqa: E402
-from hello_async.ops.requestmetrics import RequestMetricsMiddleware  # noqa: E402
+from hello_async.ops.door import Door, Gate  # noqa: E402
 from hello_async.web.limits import BodyLimitMiddleware  # noqa: E402
 from hello_async.web.loopback import LoopbackOnlyMiddleware  # noqa: E402
 
@@ -51,8 +49,7 @@ else:
 
 # The handler is typed with asgiref's TypedDict events; the wrappers use plain mappings.
 django_application = cast(ASGIApp, handler)
+gates: list[Callable[[ASGIApp], Gate]] = [ConsoleMiddleware, BodyLimitMiddleware]
 if not settings.PRODUCTION:  # local mode trusts the Host header: loopback clients only
-    django_application = LoopbackOnlyMiddleware(django_application)
-application = RequestMetricsMiddleware(
-    InFlightMiddleware(ConsoleMiddleware(BodyLimitMiddleware(django_application)))
-)
+    gates.append(LoopbackOnlyMiddleware)
+application = Door(django_application, gates=gates)

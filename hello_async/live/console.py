@@ -168,6 +168,13 @@ class ConsoleMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
+    def passes(self, scope: Scope) -> bool:
+        """Whether the request carries no console header (nothing to follow or refuse)."""
+        for name, _ in scope.get("headers", ()):  # noqa: SIM110 (a loop: no generator a request)
+            if name == HEADER:
+                return False
+        return True
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)

@@ -1,6 +1,6 @@
 """The id of the request being served, in a context variable.
 
-Set by hello_async.ops.inflight for every HTTP request; tasks and ``sync_to_async`` calls copy the
+Set by hello_async.ops.door for every HTTP request; tasks and ``sync_to_async`` calls copy the
 context they start in, so a request's background work (``/async/``'s count) logs under its id.
 """
 

@@ -3,9 +3,10 @@
     hello_async_http_requests_total{method,route,status}          counter
     hello_async_http_request_duration_seconds{method,route}       histogram
 
-:class:`RequestMetricsMiddleware` is the outermost ASGI wrapper (hello_async.asgi): it sees
-every request, the ones answered before Django runs too (the body limit's 413s), times it from
-its arrival to its answer's last message, and adds no thread hop. Every label is bounded:
+:class:`hello_async.ops.door.Door`, the one ASGI wrapper around Django's handler, keeps an
+:class:`Exchange` for each request: it sees every request, the ones answered before Django runs
+too (the body limit's 413s), times it from its arrival to its answer's last message, and adds no
+thread hop. Every label is bounded:
 
 * ``route`` is the URL pattern the request matched (``/``, ``/smoke_orders/<str:id>/``), never
   the raw path, which would make a series of every URL anyone cares to send; ``unmatched`` when
@@ -19,9 +20,9 @@ answer finds it counted, whichever process it asks next.
 
 The pattern is known only once Django has resolved the URL (``request.resolver_match``), inside
 the handler. :class:`RouteMiddleware` (in ``settings.MIDDLEWARE`` and the lean chain) hands
-Django's request to the request's :class:`_Exchange`, which the wrapper puts in the ASGI scope
+Django's request to the request's :class:`Exchange`, which the door puts in the ASGI scope
 (Django's request keeps the scope; a context variable costs more, and a value set in one where
-Django runs the view in a task of its own would not reach the wrapper).
+Django runs the view in a task of its own would not reach the door).
 
 **Where the figures are kept.** One process: plain integers on the event loop, read by
 ``/metrics`` when it is scraped (:meth:`RequestMetrics.collect`); prometheus-client's objects
@@ -44,7 +45,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from hello_async.web.asgi_types import ASGIApp, Message, Receive, Scope, Send
+from hello_async.web.asgi_types import Message, Send
 
 UNMATCHED = "unmatched"
 METHODS = frozenset(
@@ -83,7 +84,7 @@ class RequestMetrics(Collector):
                 Histogram(*DURATIONS, ["method", "route"], buckets=BUCKETS, registry=None),
             )
 
-    def record(self, exchange: _Exchange) -> None:
+    def record(self, exchange: Exchange) -> None:
         """Count ``exchange``'s request, once (it is not counted again)."""
         seconds = time.perf_counter() - exchange.started
         exchange.started = 0.0
@@ -141,8 +142,8 @@ class RequestMetrics(Collector):
 REQUEST_METRICS = RequestMetrics(shared=bool(settings.PROMETHEUS_MULTIPROC_DIR))
 
 
-class _Exchange:
-    """One request as the wrapper follows it (its :meth:`send_counting` stands in for the ASGI
+class Exchange:
+    """One request as the door follows it (its :meth:`send_counting` stands in for the ASGI
     ``send``): the status of its answer, Django's request once there is one."""
 
     __slots__ = ("metrics", "method", "request", "send", "started", "status")
@@ -165,49 +166,18 @@ class _Exchange:
         return self.send(message)
 
 
-SCOPE_KEY = "hello_async.exchange"  # the request's _Exchange, in the scope Django's request keeps
-
-
-class RequestMetricsMiddleware:
-    """Counts and times each HTTP request (ASGI wrapper); other scopes pass through."""
-
-    def __init__(self, app: ASGIApp, *, metrics: RequestMetrics | None = None) -> None:
-        self.app = app
-        self.metrics = metrics if metrics is not None else REQUEST_METRICS
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        exchange = _Exchange(send, self.metrics, scope["method"])
-        # Set in place, as Starlette's router sets its keys: the server made this scope for
-        # this request alone (a copy costs more than the rest of the wrapper's bookkeeping).
-        scope[SCOPE_KEY] = exchange
-        if self.metrics.in_flight is not None:
-            self.metrics.in_flight.inc()  # and down when it is counted
-        try:
-            await self.app(scope, receive, exchange.send_counting)
-        except Exception:
-            if not exchange.status:
-                exchange.status = SERVER_ERROR  # what the server answers in its place
-            raise
-        finally:
-            # The scope holds the exchange, which holds the server's send and Django's request,
-            # which both hold the scope: a cycle, left to the garbage collector unless broken.
-            del scope[SCOPE_KEY]
-            if exchange.started:  # the client left, or the application raised or never ended
-                self.metrics.record(exchange)
+SCOPE_KEY = "hello_async.exchange"  # the request's Exchange, in the scope Django's request keeps
 
 
 GetResponse = Callable[[HttpRequest], HttpResponseBase | Awaitable[HttpResponseBase]]
 
 
 class RouteMiddleware:
-    """Hands Django's request to :class:`RequestMetricsMiddleware`, which reads the URL pattern
+    """Hands Django's request to the request's :class:`Exchange`, which reads the URL pattern
     Django resolved (``request.resolver_match``) when it counts the request.
 
     It only passes the request on: one call, no coroutine of its own, no thread hop in either
-    mode. Without the ASGI wrapper (WSGI, Django's test client) there is no one to hand it to.
+    mode. Without the door (WSGI, Django's test client) there is no one to hand it to.
     """
 
     sync_capable = True

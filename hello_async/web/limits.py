@@ -40,6 +40,16 @@ class BodyLimitMiddleware:
             return self._max_bytes
         return int(settings.HELLO_ASYNC_MAX_BODY_BYTES)
 
+    def passes(self, scope: Scope) -> bool:
+        """Whether this HTTP request is one the wrapper would hand on untouched: a UTF-8 query,
+        an HTTP/1.x body declared within the limit or absent (hello_async.ops.door asks)."""
+        if not _is_utf8(scope.get("query_string", b"")):
+            return False
+        declared, chunked = _framing(scope)
+        if chunked or scope.get("http_version", "1.1") not in _HTTP1:
+            return False
+        return declared is None or 0 <= declared <= self.max_bytes
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)

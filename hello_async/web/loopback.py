@@ -5,7 +5,8 @@ Local mode (``DJANGO_ALLOWED_HOSTS`` unset, or ``DJANGO_DEBUG`` on) serves the l
 which any client can send as its ``Host`` header. ``hello-async`` refuses to bind a non-loopback
 address in that mode; a server started another way (the seed's ``uvicorn
 hello_async.asgi:application --host 0.0.0.0``, a container's published port) is not asked.
-:class:`LoopbackOnlyMiddleware`, wired by hello_async.asgi in local mode only, answers a request
+:class:`LoopbackOnlyMiddleware`, one of the door's gates in local mode only (hello_async.asgi,
+hello_async.ops.door), answers a request
 from any other address with a 403 naming ``DJANGO_ALLOWED_HOSTS`` before anything else runs.
 
 The address is ``scope["client"]``: the peer, or what Uvicorn's proxy headers made of it (it
@@ -47,6 +48,11 @@ class LoopbackOnlyMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self.warned = False
+
+    def passes(self, scope: Scope) -> bool:
+        """Whether the request comes from a loopback client, or from no address at all."""
+        client = scope.get("client")
+        return client is None or is_loopback_address(client[0])
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         client = scope.get("client")

@@ -1,5 +1,6 @@
-"""The request metrics' ASGI wrapper in process (hello_async.ops.requestmetrics): labels by URL
-pattern, bounded methods, the status sent, counted before the answer's last message."""
+"""The request metrics in process (hello_async.ops.requestmetrics, kept by the ASGI door,
+hello_async.ops.door): labels by URL pattern, bounded methods, the status sent, counted before the
+answer's last message."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ import pytest
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import generate_latest
 
-from hello_async.asgi import application
-from hello_async.ops.requestmetrics import RequestMetrics, RequestMetricsMiddleware
+from hello_async import asgi
+from hello_async.ops.door import Door
+from hello_async.ops.requestmetrics import RequestMetrics
 from hello_async.web.asgi_types import Message, Receive, Scope, Send
 from tests.support.servers import http_scope
 
@@ -44,8 +46,8 @@ def metrics() -> RequestMetrics:
 
 
 def client(metrics: RequestMetrics) -> httpx.AsyncClient:
-    # The project's application, with the wrapper given this test's metrics.
-    wrapped = RequestMetricsMiddleware(application.app, metrics=metrics)
+    # The project's application, its door given this test's metrics.
+    wrapped = Door(asgi.django_application, gates=asgi.gates, metrics=metrics)
     transport = httpx.ASGITransport(app=wrapped)  # type: ignore[arg-type]
     return httpx.AsyncClient(transport=transport, base_url="http://localhost")
 
@@ -98,7 +100,7 @@ async def run(app: object, metrics: RequestMetrics) -> list[Message]:
     async def send(message: Message) -> None:
         sent.append(message)
 
-    wrapped = RequestMetricsMiddleware(app, metrics=metrics)  # type: ignore[arg-type]
+    wrapped = Door(app, metrics=metrics)  # type: ignore[arg-type]
     await wrapped(http_scope("/"), receive, send)
     return sent
 
@@ -122,7 +124,7 @@ async def test_a_request_is_counted_before_its_last_message_is_sent(
     async def receive() -> Message:
         return {"type": "http.request", "body": b""}
 
-    wrapped = RequestMetricsMiddleware(app, metrics=metrics)
+    wrapped = Door(app, metrics=metrics)
     await wrapped(http_scope("/"), receive, watching_send)
     assert counted_when_sent == [0, 1]  # not at the first piece; by the last one
     assert count(exposition(metrics), "GET", "unmatched", 201) == 1  # once
