@@ -97,7 +97,7 @@ def draw(scenario: dict[str, Any], info: dict[str, Any], path: Path) -> Path:
     slowest = [v.get("max_ms") for v in variants]
     tail = not streams and any(value is not None for value in slowest)
     width = 0.27 if tail else 0.38
-    offsets = (-width, 0.0, width) if tail else (-width / 2, width / 2)
+    offsets = (-width, 0.0, width) if tail else (-width / 2, width / 2, 0.0)
     b50 = right.bar([x + offsets[0] for x in positions], p50, width, label="p50", color=colors)
     b99 = right.bar(
         [x + offsets[1] for x in positions],
