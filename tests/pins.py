@@ -76,11 +76,9 @@ COPIES: dict[str, tuple[str, ...]] = {
         "httpx.AsyncClient._send_single_request",
         "httpx._client.BoundAsyncStream",
     ),
-    "body": (
+    "io": (
         "django.core.handlers.asgi.ASGIHandler.read_body",
         "django.core.handlers.asgi.ASGIHandler.handle",
-    ),
-    "send": (
         "django.core.handlers.asgi.ASGIHandler.send_response",
         "django.core.handlers.asgi.ASGIHandler.chunk_bytes",
         "django.http.response.HttpResponseBase.items",

@@ -24,8 +24,7 @@ FORKS: dict[str, str] = {
     "text": "the article's plain-text responses built without HttpResponse's constructor",
     "client": "httpx.AsyncClient without the cookie-jar, no-op auth and stream wrapper costs",
     "handover": "an upstream answer handed to HTTPX already read",
-    "body": "a request without a body given an empty BytesIO, not a spooled temporary file",
-    "send": "a plain HttpResponse sent from its header store in one message",
+    "io": "the handler's I/O: no spooled file for a bodiless request, a plain answer sent whole",
     "accept": "uvloop's TCP server accepting every waiting connection in one turn",
 }
 

@@ -9,9 +9,9 @@ unless the request's own code made a thread, or a receiver other than Django's o
 * ``respond()`` races the view against the client's disconnect as Django's ``TaskGroup`` does,
   with a done callback instead of the group (fork ``respond``);
 * the views marked lean take a chain without the HTML middleware (fork ``lean_chain``);
-* a request without a body (every GET) is given an empty ``BytesIO``, not a spooled temporary
-  file (fork ``body``);
-* a plain ``HttpResponse`` is sent from its header store in one message (fork ``send``).
+* its I/O with the server (fork ``io``): a request without a body (every GET) is given an empty
+  ``BytesIO``, not a spooled temporary file; a plain ``HttpResponse`` is sent from its header
+  store in one message.
 
 ``handle`` is Django 6.1's, with those changes marked ``# hello_async:``. Each fork can be turned
 off alone (hello_async.fastpath); ``handler`` off makes this class behave as Django's for the
@@ -48,8 +48,7 @@ class FastASGIHandler(LifespanASGIHandler):
         super().__init__()  # loads settings.MIDDLEWARE through load_middleware() below
         self.inline = fastpath.enabled("handler")
         self.fast_respond = fastpath.enabled("respond")
-        self.fast_body = fastpath.enabled("body")
-        self.fast_send = fastpath.enabled("send")
+        self.fast_io = fastpath.enabled("io")
         self.lean: ASGIHandler | None = None
         if fastpath.enabled("lean_chain"):
             self.lean = chain.Chain(chain.LEAN_MIDDLEWARE)
@@ -132,7 +131,7 @@ class FastASGIHandler(LifespanASGIHandler):
         """Django's, but a request without a body (every GET: one message, no bytes) gets an
         empty ``BytesIO`` rather than a ``SpooledTemporaryFile`` with nothing written to it.
         A body of any size still goes through Django's spooled file (and its rollover to disk)."""
-        if not self.fast_body:
+        if not self.fast_io:
             return await super().read_body(receive)
         message = await receive()
         if (
@@ -157,7 +156,7 @@ class FastASGIHandler(LifespanASGIHandler):
         body sent whole (what ``chunk_bytes`` yields for it). Anything else: Django's."""
         content = None
         if (
-            self.fast_send
+            self.fast_io
             and type(response).items is HttpResponseBase.items
             and type(response.headers) is ResponseHeaders
             and not response.streaming
