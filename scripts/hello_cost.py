@@ -1,12 +1,14 @@
 """What `/` costs the server's CPU, in process: Uvicorn's protocol and the application, no network.
 
-    uv run python scripts/hello_cost.py [--requests 3000] [--rounds 5]
+    uv run python scripts/hello_cost.py [--requests 3000] [--rounds 5] [--connections 1]
 
 For the `/` row beside django-bolt (docs/performance.md): each application (a bare ASGI callable
 answering the text, the FastAPI peer, ours) is served by Uvicorn's own ``HttpToolsProtocol`` on
 uvloop, fed ``GET /`` on one keep-alive connection through a stand-in transport that keeps what
 is written, one request after the other. Each round runs in a fresh process, the applications
-alternated; the CPU time per request is the least of the rounds (contention only adds). What
+alternated; the CPU time per request is the least of the rounds (contention only adds).
+``--connections N`` feeds N connections a request each at once, N requests in flight as under a
+load generator (the working set of N requests, the collector's passes over them). What
 the bare callable costs is what Uvicorn, httptools and the loop cost: no application under
 Uvicorn can answer for less.
 """
@@ -93,7 +95,7 @@ def load(name: str) -> Any:
     return application
 
 
-async def measure(name: str, requests: int) -> dict[str, float]:
+async def measure(name: str, requests: int, connections: int = 1) -> dict[str, float]:
     from uvicorn.config import Config
     from uvicorn.lifespan.on import LifespanOn
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -104,22 +106,32 @@ async def measure(name: str, requests: int) -> dict[str, float]:
     lifespan = LifespanOn(config)
     await lifespan.startup()
     state = ServerState()
-    protocol = HttpToolsProtocol(config, state, lifespan.state, asyncio.get_running_loop())
-    transport = Transport()
-    protocol.connection_made(transport)
+    loop = asyncio.get_running_loop()
+    pairs = []
+    for _ in range(connections):
+        protocol = HttpToolsProtocol(config, state, lifespan.state, loop)
+        transport = Transport()
+        protocol.connection_made(transport)
+        pairs.append((protocol, transport))
 
     async def serve(count: int) -> None:
-        for _ in range(count):
-            protocol.data_received(REQUEST)
+        # ``connections`` keep-alive connections, a request on each at once, then the next round:
+        # as many requests in flight as connections, as under a load generator.
+        for _ in range(count // connections):
+            for protocol, _transport in pairs:
+                protocol.data_received(REQUEST)
             while state.tasks:
                 await asyncio.gather(*state.tasks)
 
+    def written() -> int:
+        return sum(transport.written for _protocol, transport in pairs)
+
     await serve(300)  # warm: imports, caches, the first requests' one-off work
-    written = transport.written
+    before = written()
     cpu, wall = time.thread_time(), time.perf_counter()
     await serve(requests)
     cpu, wall = time.thread_time() - cpu, time.perf_counter() - wall
-    answer = (transport.written - written) / requests
+    answer = (written() - before) / requests
     await lifespan.shutdown()
     return {"cpu_us": cpu / requests * 1e6, "wall_us": wall / requests * 1e6, "bytes": answer}
 
@@ -129,17 +141,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--one", choices=APPS, help="measure one application once (a round)")
+    parser.add_argument(
+        "--connections", type=int, default=1, help="requests in flight at once (default 1)"
+    )
     args = parser.parse_args(argv)
     if args.one:
         import uvloop
 
-        print(json.dumps(uvloop.run(measure(args.one, args.requests))))
+        print(json.dumps(uvloop.run(measure(args.one, args.requests, args.connections))))
         return 0
     best: dict[str, dict[str, float]] = {}
     for _ in range(args.rounds):
         for name in APPS:
             done = subprocess.run(
-                [sys.executable, __file__, "--one", name, "--requests", str(args.requests)],
+                [
+                    *(sys.executable, __file__, "--one", name),
+                    *("--requests", str(args.requests), "--connections", str(args.connections)),
+                ],
                 capture_output=True,
                 text=True,
                 check=True,
