@@ -176,17 +176,11 @@ class ConsoleMiddleware:
         return True
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or self.passes(scope):
             await self.app(scope, receive, send)
             return
-        headers = scope.get("headers", ())
-        for name, value in headers:  # every request: one comparison a header
-            if name == HEADER:
-                token = value.decode("latin-1")
-                break
-        else:
-            await self.app(scope, receive, send)
-            return
+        headers = scope["headers"]
+        token = next(value.decode("latin-1") for name, value in headers if name == HEADER)
         client = ""
         cookies: list[str] = []
         for name, value in headers:

@@ -51,7 +51,10 @@ class BodyLimitMiddleware:
         return declared is None or 0 <= declared <= self.max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or self.passes(scope):
+            # HTTP/1.x without Transfer-Encoding: the body is Content-Length bytes (within the
+            # limit) or none at all, so it cannot cross the limit as it streams: nothing to
+            # count, and no wrapped receive and send on every request.
             await self.app(scope, receive, send)
             return
         if not _is_utf8(scope.get("query_string", b"")):
@@ -65,12 +68,6 @@ class BodyLimitMiddleware:
         if declared is not None and declared > limit:
             _log(scope, f"Content-Length {declared}", limit)
             await _send_text(send, 413, _too_large(limit))
-            return
-        if not chunked and scope.get("http_version", "1.1") in _HTTP1:
-            # HTTP/1.x without Transfer-Encoding: the body is Content-Length bytes (within the
-            # limit, checked above) or none at all, so it cannot cross the limit as it streams:
-            # nothing to count, and no wrapped receive and send on every request.
-            await self.app(scope, receive, send)
             return
 
         received = 0

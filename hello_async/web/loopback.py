@@ -6,8 +6,8 @@ which any client can send as its ``Host`` header. ``hello-async`` refuses to bin
 address in that mode; a server started another way (the seed's ``uvicorn
 hello_async.asgi:application --host 0.0.0.0``, a container's published port) is not asked.
 :class:`LoopbackOnlyMiddleware`, one of the door's gates in local mode only (hello_async.asgi,
-hello_async.ops.door), answers a request
-from any other address with a 403 naming ``DJANGO_ALLOWED_HOSTS`` before anything else runs.
+hello_async.ops.door), answers a request from any other address with a 403 naming
+``DJANGO_ALLOWED_HOSTS`` before anything else runs.
 
 The address is ``scope["client"]``: the peer, or what Uvicorn's proxy headers made of it (it
 trusts ``X-Forwarded-For`` from 127.0.0.1 only, so a client cannot claim loopback that way). A
@@ -55,10 +55,10 @@ class LoopbackOnlyMiddleware:
         return client is None or is_loopback_address(client[0])
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        client = scope.get("client")
-        if client is None or scope["type"] == "lifespan" or is_loopback_address(client[0]):
+        if scope["type"] == "lifespan" or self.passes(scope):
             await self.app(scope, receive, send)
             return
+        client = scope["client"]
         if not self.warned:  # once: a stranger's requests must not fill the log
             self.warned = True
             logger.warning(
