@@ -52,7 +52,7 @@ def inline_receivers(signal: Signal, sender: Any) -> list[Callable[..., Any]] | 
     receivers = None
     if not async_receivers and DJANGOS.issuperset(sync_receivers):
         receivers = sync_receivers
-    if len(_known) < _KNOWN_MAX:
+    if known is not None or len(_known) < _KNOWN_MAX:  # a stale answer is replaced
         _known[key] = (entries, receivers)
     return receivers
 
