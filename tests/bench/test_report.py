@@ -93,6 +93,29 @@ def test_table_and_chart_render(tmp_path: Path) -> None:
     assert path.read_bytes().startswith(b"\x89PNG")
 
 
+def test_a_chart_with_the_slowest_request_and_the_fleet_chart_render(tmp_path: Path) -> None:
+    data = report.results_json(_info(), [_gather_result()])
+    scenario = data["scenarios"][0]
+    for n, variant in enumerate(scenario["variants"]):
+        variant["max_ms"] = 1000.0 * (n + 1)  # a third bar a variant, the slowest request
+    figures = {"p50_ms": 3.0, "p99_ms": 9.0, "max_ms": 20.0}
+    fleet = {
+        "title": "fleet",
+        "chart": "fleet.png",
+        "load": "fleet",
+        "details": {"board": {"running": figures, "successful": figures}, "console": figures},
+        "variants": [
+            {"key": "local", "label": "REDIS_URL unset", "rps": 900.0},
+            {"key": "redis", "label": "REDIS_URL set", "rps": 880.0},
+        ],
+        "ratio": {"value": 0.978},
+    }
+    data["scenarios"].append(fleet)
+    paths = charts.draw_all(data, tmp_path)
+    assert [path.name for path in paths] == [scenario["chart"], "fleet.png"]
+    assert all(path.read_bytes().startswith(b"\x89PNG") for path in paths)
+
+
 def test_cli_rejects_an_unknown_scenario_and_a_bad_block_length() -> None:
     from hello_async.bench.cli import main
 
