@@ -17,7 +17,7 @@ For each HTTP request, :class:`Door`:
   before, each deciding for itself.
 
 Five wrappers cost five coroutines a request, each with its scope check and its ``try``;
-the bookkeeping is the same in one (docs/performance.md, "What the ASGI wrappers cost").
+the bookkeeping is the same in one (docs/performance.md, "`/` an eighth cheaper").
 Other scopes (the lifespan, a websocket) go through the gates untouched by the bookkeeping.
 """
 
