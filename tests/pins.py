@@ -59,6 +59,8 @@ COPIES: dict[str, tuple[str, ...]] = {
         "django.utils.connection.BaseConnectionHandler.close_all",
         "django.db.reset_queries",
         "django.db.close_old_connections",
+        # only_urlconf_to_reset: a connection never connected is left as it is.
+        "django.db.backends.base.base.BaseDatabaseWrapper.close_if_unusable_or_obsolete",
         "django.core.cache.close_caches",
         "django.core.handlers.base.reset_urlconf",
         "django.urls.base.set_urlconf",
@@ -216,6 +218,9 @@ PINS: dict[str, str] = {
     ),
     "django.db.close_old_connections": (
         "9884d093ffc5b7f4e003003f3c7b46d4a00fc326576101ead020ae571558db94"
+    ),
+    "django.db.backends.base.base.BaseDatabaseWrapper.close_if_unusable_or_obsolete": (
+        "d29ce756735e7c3c4032b40256e5b692faa8c9f0b01c5498e513f0ecaae6eed4"
     ),
     "django.db.reset_queries": ("5186289dbea3b12162c035501e7ed96d9b88916b2b6aa4495fbddb8a71743ba8"),
     "django.dispatch.dispatcher.Signal._live_receivers": (

@@ -72,14 +72,19 @@ def local_data(local: Local) -> dict[str, Any] | None:
 
 
 def initialized(handler: BaseConnectionHandler[Any]) -> list[Any]:
-    """``handler.all(initialized_only=True)``: one read of its Local, however many aliases."""
+    """``handler.all(initialized_only=True)``: one read of its Local, however many aliases, and
+    each connection taken from what was read (``handler[alias]`` reads the Local again)."""
     local: Local = handler._connections  # type: ignore[attr-defined]
     data = local_data(local)
-    if data is None:  # the usual case on the loop: this task opened nothing
+    if data is None:  # this task opened nothing
         return []
     if data is _ASK:
         return [handler[alias] for alias in handler if hasattr(local, alias)]
-    return [handler[alias] for alias in handler if alias in data or _own(local, alias)]
+    return [
+        data[alias] if alias in data else handler[alias]
+        for alias in handler
+        if alias in data or _own(local, alias)
+    ]
 
 
 def _own(local: Local, name: str) -> bool:
@@ -109,14 +114,25 @@ def fast_reset_urlconf(sender: Any, **kwargs: Any) -> None:
         del urlconfs.value
 
 
-def nothing_opened() -> bool:
-    """Whether this thread or task holds no database connection, no cache and no urlconf: then
-    each stand-in below finds nothing to reset or close (three reads in place of their calls)."""
-    return (
-        local_data(connections._connections) is None  # type: ignore[attr-defined]
-        and local_data(caches._connections) is None  # type: ignore[attr-defined]
-        and local_data(urls_base._urlconfs) is None  # type: ignore[attr-defined]
-    )
+def only_urlconf_to_reset() -> bool:
+    """Whether, of the stand-ins above, only ``fast_reset_urlconf`` could have work: every
+    database connection this task sees is unconnected with no queries logged (``reset_queries``
+    and ``close_old_connections`` would look at each and do nothing), and no cache is open.
+
+    The usual case on the loop, though the task is seldom without a connection object: Django
+    makes the default database's while it imports the models (``Options.contribute_to_class``
+    asks for ``connection.ops``), in the main thread's context, which every request's task
+    inherits; it is never connected there (the ORM refuses to connect on the loop)."""
+    conns = local_data(connections._connections)  # type: ignore[attr-defined]
+    if conns is _ASK or local_data(caches._connections) is not None:  # type: ignore[attr-defined]
+        return False
+    if conns:
+        for alias, conn in conns.items():
+            if alias in _OWN_NAMES or alias.startswith("_"):
+                return False  # not a connection: ask Django's way
+            if conn.connection is not None or conn.queries_log:
+                return False
+    return True
 
 
 # Django's own request_started / request_finished receivers: the only ones the handler sends

@@ -23,11 +23,17 @@ from typing import Any
 
 from asgiref.sync import SyncToAsync, sync_to_async
 from django.core import signals
+from django.core.handlers.base import reset_urlconf
 from django.dispatch import Signal
 from django.http import HttpResponseBase
 
 from hello_async import fastpath
-from hello_async.fastpath.receivers import DJANGOS, FAST, nothing_opened
+from hello_async.fastpath.receivers import (
+    DJANGOS,
+    FAST,
+    fast_reset_urlconf,
+    only_urlconf_to_reset,
+)
 
 
 def context_has_thread() -> bool:
@@ -72,10 +78,13 @@ def send_inline(
     signal: Signal, receivers: list[Callable[..., Any]], sender: Any, **named: Any
 ) -> None:
     """Signal.send's loop over ``receivers`` (from :func:`inline_receivers`). When they are all
-    Django's and stood in for, nothing at all if the request opened nothing they reset or close
-    (hello_async.fastpath.receivers.nothing_opened): each of them would look and return."""
+    Django's and stood in for, and none but the urlconf reset has work
+    (hello_async.fastpath.receivers.only_urlconf_to_reset: every other would look and return),
+    that reset alone."""
     stand_ins = _stand_ins()
-    if stand_ins and DJANGOS.issuperset(receivers) and nothing_opened():
+    if stand_ins and DJANGOS.issuperset(receivers) and only_urlconf_to_reset():
+        if reset_urlconf in receivers:
+            fast_reset_urlconf(sender)
         return
     for receiver in receivers:
         stand_ins.get(receiver, receiver)(signal=signal, sender=sender, **named)

@@ -18,8 +18,8 @@ from django.http import HttpResponse
 from django.urls import base as urls_base
 from django.urls import get_urlconf, set_urlconf
 
-from hello_async.fastpath.receivers import DJANGOS, FAST, local_has, nothing_opened
-from hello_async.fastpath.signals import close_inline
+from hello_async.fastpath.receivers import DJANGOS, FAST, local_has, only_urlconf_to_reset
+from hello_async.fastpath.signals import close_inline, send_inline
 
 
 def _locals() -> list[Local]:
@@ -157,18 +157,72 @@ def test_off_the_loop_too() -> None:
         _agree(local)
 
 
+OPENED = ["nothing", "urlconf", "connection", "queries", "connected", "cache"]
+
+
+def _open(opened: str) -> None:
+    """In this task's context: what a request may have opened by the time a signal is sent."""
+    if opened == "urlconf":
+        set_urlconf("hello_async.urls")
+    elif opened in ("connection", "queries", "connected"):
+        conn = connections["default"]  # this task's connection object, never connected
+        if opened == "queries":
+            conn.queries_log.append({"sql": "SELECT 1", "time": "0.000"})
+        elif opened == "connected":
+            conn.connection = object()  # what close_old_connections would check
+    elif opened == "cache":
+        caches["default"]  # noqa: B018
+
+
 @pytest.mark.asyncio
-@pytest.mark.parametrize("opened", ["nothing", "urlconf", "connection", "cache"])
-async def test_nothing_opened_says_whether_the_stand_ins_have_work(opened: str) -> None:
+@pytest.mark.parametrize("opened", OPENED)
+async def test_only_urlconf_to_reset_says_whether_the_others_have_work(opened: str) -> None:
     async def in_a_task() -> bool:
-        if opened == "urlconf":
-            set_urlconf("hello_async.urls")
-        elif opened == "connection":
-            connections["default"]  # noqa: B018 (opens this task's connection object)
-        elif opened == "cache":
-            caches["default"]  # noqa: B018
-        return nothing_opened()
+        _open(opened)
+        return only_urlconf_to_reset()
 
     # A request's task, in a context of its own (not one an earlier test's sync code set values in).
     task = asyncio.create_task(in_a_task(), context=contextvars.Context())
-    assert await task is (opened == "nothing")
+    assert await task is (opened in ("nothing", "urlconf", "connection"))
+
+
+# What each signal's receivers act on, by what was opened (the rest they look at and leave).
+ACTS = {
+    "request_started": {"queries", "connected"},  # reset_queries, close_old_connections
+    "request_finished": {"urlconf", "connected", "cache"},  # and reset_urlconf, close_caches
+}
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("signal_name", sorted(ACTS))
+@pytest.mark.parametrize("opened", OPENED)
+async def test_send_inline_does_what_djangos_receivers_do(
+    opened: str, signal_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request signal sent inline against Django's own send, on each state: what each did to
+    the connection's query log and close check, the cache's close, and the urlconf."""
+    signal = getattr(signals, signal_name)
+
+    async def in_a_task(send: Callable[[], None]) -> list[Any]:
+        _open(opened)
+        calls: list[str] = []
+        for conn in connections.all(initialized_only=True):
+            if conn.connection is not None:
+                monkeypatch.setattr(
+                    conn, "close_if_unusable_or_obsolete", lambda: calls.append("db")
+                )
+        for cache in caches.all(initialized_only=True):
+            monkeypatch.setattr(cache, "close", lambda **kw: calls.append("cache"))
+        send()
+        queries = [len(conn.queries_log) for conn in connections.all(initialized_only=True)]
+        return [calls, queries, get_urlconf(None)]
+
+    async def run(send: Callable[[], None]) -> list[Any]:
+        return await asyncio.create_task(in_a_task(send), context=contextvars.Context())
+
+    receivers, _ = signal._live_receivers(None)
+    expected = await run(lambda: signal.send(sender=None))
+    assert await run(lambda: send_inline(signal, receivers, None)) == expected
+    # The comparison means something: where Django's receivers act, the state differs from a
+    # request that sent nothing.
+    assert (expected != await run(lambda: None)) is (opened in ACTS[signal_name])
