@@ -7,7 +7,8 @@ unless the request's own code made a thread, or a receiver other than Django's o
 (hello_async.fastpath.signals, .middleware), and:
 
 * ``respond()`` races the view against the client's disconnect as Django's ``TaskGroup`` does,
-  with a done callback instead of the group (fork ``respond``);
+  with a done callback instead of the group, and makes the listener's task only when the view
+  first waits (fork ``respond``);
 * the views marked lean take a chain without the HTML middleware (fork ``lean_chain``);
 * its I/O with the server (fork ``io``): a request without a body (every GET) is given an empty
   ``BytesIO``, not a spooled temporary file; a plain ``HttpResponse`` is sent from its header
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+from collections.abc import Awaitable, Callable, Coroutine, Generator
 from contextlib import closing
 from typing import Any
 
@@ -215,14 +217,14 @@ class FastASGIHandler(LifespanASGIHandler):
         cancels this task, and that cancellation is taken back once the body has stopped;
         ``RequestAborted`` ends the request quietly, any other error propagates; a cancellation
         from outside still propagates. The listener is cancelled when the body ends.
+
+        The listener's task is made when the view and the send first wait (:class:`_UntilWaits`),
+        not before: a view that answers without waiting (``/``) is done before a listener made
+        first would have run once, as with Django's group, which cancels it unrun.
         """
-        watch = _ListenerWatch(asyncio.current_task())
-        listener = asyncio.create_task(self.listen_for_disconnect(receive))
-        listener.add_done_callback(watch)
-        response = None
+        watch = _ListenerWatch(self.listen_for_disconnect, receive)
         try:
-            response = await self.chain_for(request.path_info).run_get_response(request)
-            await self.send_response(response, send)
+            await _UntilWaits(self.answer(request, send, watch), watch.start)
         except asyncio.CancelledError:
             if watch.error is None or watch.uncancel() > 0:
                 raise  # cancelled from outside
@@ -230,25 +232,85 @@ class FastASGIHandler(LifespanASGIHandler):
             pass
         finally:
             watch.body_done = True
-            listener.cancel()
+            if watch.listener is not None:
+                watch.listener.cancel()
             if watch.error is not None:
                 watch.uncancel()  # once, as the group does (the body may have swallowed it)
         if watch.error is not None and not isinstance(watch.error, RequestAborted):
             raise watch.error
-        return response
+        return watch.response
+
+    async def answer(self, request: Any, send: Any, watch: _ListenerWatch) -> None:
+        """The group's body: the view's response (kept on ``watch``), then its sending."""
+        response = await self.chain_for(request.path_info).run_get_response(request)
+        watch.response = response
+        await self.send_response(response, send)
+
+
+class _UntilWaits:
+    """Awaits ``coro`` in the awaiting task, calling ``on_wait`` once, when it first waits
+    (yields to the loop), before the task waits with it; if it finishes first, never.
+
+    After that it hands every step straight on: ``yield from`` the coroutine's own iterator."""
+
+    __slots__ = ("coro", "on_wait")
+
+    def __init__(self, coro: Coroutine[Any, Any, Any], on_wait: Callable[[], None]) -> None:
+        self.coro = coro
+        self.on_wait = on_wait
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        coro = self.coro
+        try:
+            waiting_for = coro.send(None)
+        except StopIteration as done:
+            return done.value
+        self.on_wait()
+        while True:
+            try:
+                yield waiting_for  # the future it waits for, to the task: as ``await`` does
+            except GeneratorExit:
+                coro.close()
+                raise
+            except BaseException as error:  # thrown in by the task (its cancellation)
+                try:
+                    waiting_for = coro.throw(error)
+                except StopIteration as done:
+                    return done.value
+                continue
+            return (yield from coro.__await__())
 
 
 class _ListenerWatch:
-    """Done callback of the disconnect listener: cancels the request's task if it failed first."""
+    """The request's disconnect listener, made by :meth:`start`, and its done callback: it
+    cancels the request's task if the listener failed first. Keeps the view's response."""
 
-    __slots__ = ("body_done", "error", "task", "uncancelled")
+    __slots__ = (
+        "body_done",
+        "error",
+        "listen",
+        "listener",
+        "receive",
+        "response",
+        "task",
+        "uncancelled",
+    )
 
-    def __init__(self, task: asyncio.Task[Any] | None) -> None:
-        assert task is not None
-        self.task = task
+    def __init__(self, listen: Callable[[Any], Awaitable[None]], receive: Any) -> None:
+        self.listen = listen
+        self.receive = receive
+        self.listener: asyncio.Task[None] | None = None
+        self.task: asyncio.Task[Any] | None = None
+        self.response: HttpResponseBase | None = None
         self.error: BaseException | None = None
         self.body_done = False
         self.uncancelled = False
+
+    def start(self) -> None:
+        """In the request's task: the listener's own task, watched."""
+        self.task = asyncio.current_task()
+        self.listener = asyncio.create_task(self.listen(self.receive))  # type: ignore[arg-type]
+        self.listener.add_done_callback(self)
 
     def __call__(self, listener: asyncio.Task[Any]) -> None:
         if listener.cancelled():
@@ -257,10 +319,12 @@ class _ListenerWatch:
         if error is None or self.body_done:
             return
         self.error = error
+        assert self.task is not None
         self.task.cancel()
 
     def uncancel(self) -> int:
         """Takes back our cancellation, once; returns the task's remaining cancellations."""
+        assert self.task is not None
         if self.uncancelled:
             return self.task.cancelling()
         self.uncancelled = True

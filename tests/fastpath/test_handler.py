@@ -21,7 +21,7 @@ from django.db import connections
 from django.db.backends.signals import connection_created
 from django.http import HttpResponse, HttpResponseBase, JsonResponse, StreamingHttpResponse
 
-from hello_async.fastpath.handler import FastASGIHandler
+from hello_async.fastpath.handler import FastASGIHandler, _UntilWaits
 from hello_async.fastpath.signals import context_has_thread
 from tests.support.servers import http_scope
 
@@ -230,7 +230,7 @@ def _scenario(name: str) -> tuple[Any, Any, list[str], asyncio.Event]:
     events: list[str] = []
     started = asyncio.Event()
     messages: list[dict[str, Any]] = [{"type": "http.request", "body": b""}]
-    if name == "client_leaves":
+    if name in ("client_leaves", "left_while_it_answers"):
         messages.append({"type": "http.disconnect"})
     elif name == "unexpected_message":
         messages.append({"type": "http.request", "body": b"again"})
@@ -248,6 +248,14 @@ def _scenario(name: str) -> tuple[Any, Any, list[str], asyncio.Event]:
         try:
             if name == "answers":
                 return HttpResponse("hello")
+            if name in ("answers_after_waits", "left_while_it_answers"):
+                for _ in range(3):
+                    await asyncio.sleep(0)  # the listener made now, and running
+                events.append("answering")
+                return HttpResponse("hello")
+            if name == "raises_after_a_wait":
+                await asyncio.sleep(0)
+                raise ValueError("boom")
             if name == "raises":
                 raise ValueError("boom")
             await asyncio.sleep(10)
@@ -265,6 +273,9 @@ def _scenario(name: str) -> tuple[Any, Any, list[str], asyncio.Event]:
 
 SCENARIOS = [
     "answers",
+    "answers_after_waits",
+    "left_while_it_answers",
+    "raises_after_a_wait",
     "client_leaves",
     "swallows_cancel",
     "unexpected_message",
@@ -400,3 +411,93 @@ async def test_send_response_sends_what_djangos_sends(index: int) -> None:
         sent[name] = messages
     assert sent["ours"] == sent["django"]
     assert len(sent["ours"]) >= 2
+
+
+# --- _UntilWaits: the listener made when the body first waits ---------------------------------
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("waits", [0, 1, 3])
+async def test_until_waits_calls_on_wait_once_at_the_first_wait_only(waits: int) -> None:
+    seen: list[str] = []
+
+    async def body() -> str:
+        seen.append("started")
+        for _ in range(waits):
+            await asyncio.sleep(0)
+            seen.append("resumed")
+        return "done"
+
+    result = await _UntilWaits(body(), lambda: seen.append("on_wait"))
+    assert result == "done"
+    expected = ["started"] + (["on_wait"] if waits else []) + ["resumed"] * waits
+    assert seen == expected
+
+
+@pytest.mark.asyncio
+async def test_until_waits_passes_errors_and_cancellation_through() -> None:
+    async def fails_after_a_wait() -> None:
+        await asyncio.sleep(0)
+        raise ValueError("boom")
+
+    with pytest.raises(ValueError, match="boom"):
+        await _UntilWaits(fails_after_a_wait(), lambda: None)
+
+    cleaned: list[str] = []
+    entered = asyncio.Event()
+
+    async def waits_long() -> None:
+        try:
+            entered.set()
+            await asyncio.sleep(10)
+        finally:
+            cleaned.append("finally")
+
+    async def awaiting() -> None:
+        await _UntilWaits(waits_long(), lambda: None)
+
+    task = asyncio.create_task(awaiting())
+    await entered.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert cleaned == ["finally"]
+
+    async def swallows() -> str:
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            await asyncio.sleep(0)  # waits again after the cancellation, then answers
+            return "late"
+        return "not cancelled"
+
+    task = asyncio.create_task(_await(_UntilWaits(swallows(), lambda: None)))
+    await asyncio.sleep(0)
+    task.cancel()
+    assert await task == "late"
+
+
+async def _await(awaitable: Any) -> Any:
+    return await awaitable
+
+
+def test_until_waits_closes_the_body_when_it_is_closed() -> None:
+    cleaned: list[str] = []
+
+    class Pending:
+        def __await__(self) -> Any:
+            yield "a future"
+
+    async def body() -> None:
+        try:
+            await Pending()
+        finally:
+            cleaned.append("finally")
+
+    async def awaiting() -> None:
+        await _UntilWaits(body(), lambda: None)
+
+    outer = awaiting()
+    assert outer.send(None) == "a future"  # the body's first wait, out to whoever drives it
+    outer.close()  # as a task destroyed while pending closes its coroutine
+    assert cleaned == ["finally"]
