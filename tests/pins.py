@@ -100,6 +100,12 @@ COPIES: dict[str, tuple[str, ...]] = {
 
 # The private state a module outside the forks sets or reads: the code that sets and reads it too.
 READS: dict[str, tuple[str, ...]] = {
+    # AllowedHostsMiddleware sets Content-Length in the response's header store.
+    "hello_async.web.hosts": (
+        "django.http.response.HttpResponseBase.has_header",
+        "django.http.response.ResponseHeaders.__setitem__",
+        "django.middleware.common.CommonMiddleware.process_response",
+    ),
     # SyncTransport swaps ``HTTPTransport._pool`` for a pool on its own network backend.
     "hello_async.upstream.sync_transport": (
         "httpx.HTTPTransport.__init__",
@@ -221,6 +227,9 @@ PINS: dict[str, str] = {
     ),
     "django.db.backends.base.base.BaseDatabaseWrapper.close_if_unusable_or_obsolete": (
         "d29ce756735e7c3c4032b40256e5b692faa8c9f0b01c5498e513f0ecaae6eed4"
+    ),
+    "django.middleware.common.CommonMiddleware.process_response": (
+        "ba90c8e5b987dad76f5fc49f9a43ca5309b891803f5b844053bd5b98d66fe084"
     ),
     "django.db.reset_queries": ("5186289dbea3b12162c035501e7ed96d9b88916b2b6aa4495fbddb8a71743ba8"),
     "django.dispatch.dispatcher.Signal._live_receivers": (

@@ -1,4 +1,6 @@
-"""The Host header checked against ``ALLOWED_HOSTS`` on the lean middleware chain.
+"""What ``CommonMiddleware`` does on every request, for the lean middleware chain: the Host header
+checked against ``ALLOWED_HOSTS``, and ``Content-Length`` set on a response that has a body
+in memory.
 
 Django checks the Host header only when something calls ``request.get_host()``. In
 ``settings.MIDDLEWARE`` that is ``CommonMiddleware``, on every request. The fast path's lean chain
@@ -15,6 +17,10 @@ host is then the ``Host`` header; otherwise every request goes to ``get_host()``
 values are kept, at most :data:`REMEMBERED` of them, each no longer than a DNS name and a port:
 with a wildcard in ``ALLOWED_HOSTS`` a stranger can fill the set, and the hosts past it are
 checked in full each time.
+
+Without ``Content-Length`` a lean view's answer went out chunked (Uvicorn frames a body of
+unknown length so): more bytes, a body an HTTP/1.0 client cannot keep the connection open after,
+and the full chain's answer to the same view not the same.
 """
 
 from __future__ import annotations
@@ -32,7 +38,8 @@ LONGEST = 253 + len(":65535")  # a DNS name, and a port
 
 
 class AllowedHostsMiddleware:
-    """``request.get_host()`` on each request, an accepted ``Host`` header remembered."""
+    """``request.get_host()`` on each request, an accepted ``Host`` header remembered; then
+    ``Content-Length`` on a response that is not streamed, as ``CommonMiddleware`` sets it."""
 
     sync_capable = False  # the lean chain is async only: no sync mode to test on each call
     async_capable = True
@@ -55,4 +62,10 @@ class AllowedHostsMiddleware:
                 and len(accepted) < REMEMBERED
             ):
                 accepted.add(host)
-        return await self.get_response(request)
+        response = await self.get_response(request)
+        # ``has_header()`` and ``headers[...] =``, on the header store (tests/pins.py): the same
+        # entry, for a digits-only value, without validating what needs none.
+        store = response.headers._store
+        if not response.streaming and "content-length" not in store:
+            store["content-length"] = ("Content-Length", str(len(response.content)))  # type: ignore[attr-defined]
+        return response

@@ -7,9 +7,11 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from asgiref.sync import async_to_sync, sync_to_async
 from django.core.exceptions import DisallowedHost
 from django.core.handlers.asgi import ASGIRequest
-from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
+from django.middleware.common import CommonMiddleware
 
 from hello_async.fastpath import chain
 from hello_async.web.hosts import LONGEST, REMEMBERED, AllowedHostsMiddleware
@@ -110,6 +112,24 @@ async def test_the_lean_chain_answers_400_to_a_host_not_allowed(settings) -> Non
     assert answered.status_code == 200
 
 
+@pytest.mark.asyncio
+async def test_it_sets_content_length_as_common_middleware_does() -> None:
+    async def streamed(request: HttpRequest) -> HttpResponseBase:
+        return StreamingHttpResponse(iter([b"a", b"b"]))
+
+    async def framed(request: HttpRequest) -> HttpResponseBase:
+        response = HttpResponse("hello")
+        response["Content-Length"] = "5"
+        return response
+
+    for view, expected in [(ok, "2"), (streamed, None), (framed, "5")]:
+        ours = await AllowedHostsMiddleware(view)(request("127.0.0.1"))
+        djangos = CommonMiddleware(lambda request, view=view: async_to_sync(view)(request))
+        theirs = await sync_to_async(djangos)(request("127.0.0.1"))
+        assert ours.get("Content-Length") == theirs.get("Content-Length") == expected
+        assert list(ours.items()) == list(theirs.items())
+
+
 # --- a real server in production mode ------------------------------------------------------------
 
 
@@ -145,5 +165,10 @@ def test_production_answers_400_to_a_host_not_allowed(production: tuple[Process,
             )
             assert behind.status_code == 400, path
         for path in ["/", "/async/", "/healthz"]:
-            assert client.get(path, headers={"Host": "example.com"}).status_code == 200, path
+            answered = client.get(path, headers={"Host": "example.com"})
+            assert answered.status_code == 200, path
+            # Framed by its length on either chain (CommonMiddleware's, or the lean one's), not
+            # chunked.
+            assert answered.headers["Content-Length"] == str(len(answered.content)), path
+            assert "Transfer-Encoding" not in answered.headers, path
     process.wait_for(r"Invalid HTTP_HOST header: 'evil\.example'")
