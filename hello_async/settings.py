@@ -261,6 +261,9 @@ UPSTREAM_MAX_HEADER_BYTES = env_int("UPSTREAM_MAX_HEADER_BYTES", 65_536, minimum
 UPSTREAM_MAX_HEADERS = env_int("UPSTREAM_MAX_HEADERS", 100, minimum=1)
 UPSTREAM_MAX_BODY_BYTES = env_int("UPSTREAM_MAX_BODY_BYTES", 262_144, minimum=1)
 UPSTREAM_MAX_BODY_CHUNKS = env_int("UPSTREAM_MAX_BODY_CHUNKS", 1024, minimum=1)
+# A call cancelled after its request went out (its client left): seconds its connection may
+# spend reading the answer for nobody, then go back to the pool (0: closed at once).
+UPSTREAM_DRAIN_CANCELLED = env_float("UPSTREAM_DRAIN_CANCELLED", 0.5, minimum=0.0)
 # Multiplies every demo wait of the article (1 s ticks, 2 s and 1 s waits, the 5 s burn).
 HELLO_ASYNC_TIME_SCALE = env_float("HELLO_ASYNC_TIME_SCALE", 1.0)
 # How long shutdown waits for background work before cancelling what is left, in seconds.

@@ -150,6 +150,7 @@ class Upstream:
                 limits=limits,
                 response_limits=self.response_limits(),
                 hand_over_read=self._hand_over_read,
+                drain_cancelled=settings.UPSTREAM_DRAIN_CANCELLED,
             )
         return new_async_client(
             transport,

@@ -77,6 +77,8 @@ class Connection(asyncio.Protocol):
         self._body_bytes = 0
         self._body_chunks = 0
         self._refused: ResponseRefused | None = None  # a limit broken inside a parser callback
+        # The pool's hand-back for an answer whose caller left (:meth:`orphan`); None otherwise.
+        self._orphan_done: Callable[[Connection], None] | None = None
 
     # --- asyncio.Protocol ---------------------------------------------------------------------
 
@@ -106,6 +108,9 @@ class Connection(asyncio.Protocol):
                 self._fail(httpx.RemoteProtocolError(f"Malformed response: {exc}"))
         if self._refused is not None:
             self._fail(self._refused)
+            return
+        if self._orphan_done is not None and self.complete:
+            self._adopt()
             return
         if self._buffered > READ_HIGH_WATER and not self._read_paused and not self.closed:
             assert self.transport is not None
@@ -197,6 +202,8 @@ class Connection(asyncio.Protocol):
             self._refuse(self._limits.body_too_large())
         if self._body_chunks > self._limits.max_body_chunks:
             self._refuse(self._limits.too_many_chunks())
+        if self._orphan_done is not None:
+            return  # counted against the limits, kept by nobody
         self.body.append(body)
         self._buffered += len(body)
         self._wake()
@@ -268,6 +275,30 @@ class Connection(asyncio.Protocol):
             self.transport.resume_reading()
         return chunks
 
+    def orphan(self, done: Callable[[Connection], None], seconds: float) -> None:
+        """The caller left (cancelled) after its request was sent: read the answer to its end
+        for nobody, within the limits, then hand the connection to ``done`` (the pool); if that
+        takes longer than ``seconds``, or the answer fails, close it instead.
+
+        So a client that leaves mid-call does not cost the pool its connection: the next call
+        finds it idle rather than opening a new one."""
+        self._waiter = None
+        self.body, self._buffered = [], 0
+        if self._read_paused and self.transport is not None and not self.closed:
+            self._read_paused = False
+            self.transport.resume_reading()
+        self._orphan_done = done
+        self._cancel_timer()
+        self._timer = self._loop.call_later(seconds, self.close)
+        if self.complete:
+            self._adopt()
+
+    def _adopt(self) -> None:
+        done, self._orphan_done = self._orphan_done, None
+        assert done is not None
+        self.body, self._buffered = [], 0
+        done(self)
+
     def done(self) -> bool:
         """Whether the connection may carry another request (and stop the timer)."""
         self._active = False
@@ -276,6 +307,7 @@ class Connection(asyncio.Protocol):
 
     def close(self) -> None:
         self._active = False
+        self._orphan_done = None
         self._cancel_timer()
         if not self.closed:
             self.closed = True

@@ -12,7 +12,10 @@ and gives out at hundreds of concurrent calls; httpx-aiohttp costs more per call
       that came later), idle ones closed after ``keepalive_expiry`` by one timer per pool;
       taking and returning a connection is O(1).
     * A connection goes back to the pool only after its answer was read whole and both sides
-      allow keep-alive; a call that is cancelled or fails closes its connection.
+      allow keep-alive; a call that fails closes its connection. A call cancelled after its
+      request went out (its client left) leaves the answer to be read for nobody, for up to
+      ``drain_cancelled`` seconds, and the connection then goes back to the pool: the next call
+      finds it rather than opening one. Past that time, or with 0, it is closed.
     * A request on a pooled connection the server had closed meanwhile is retried once on a new
       one, if it has no body and no byte of an answer arrived.
     * HTTPX's timeouts: connect, pool, write (a blocked send), read (no byte for that long while
@@ -50,8 +53,10 @@ class Http11Transport(httpx.AsyncBaseTransport):
         response_limits: ResponseLimits | None = None,
         ssl_context: ssl.SSLContext | None = None,
         hand_over_read: bool = False,
+        drain_cancelled: float = 0.0,
     ) -> None:
         limits = limits or httpx.Limits()
+        self.drain_cancelled = drain_cancelled
         self.response_limits = response_limits or ResponseLimits()
         self.hand_over_read = hand_over_read
         self._max_connections = limits.max_connections
@@ -99,6 +104,7 @@ class Http11Transport(httpx.AsyncBaseTransport):
         for attempt in (1, 2):
             connection = await self._acquire(origin, timeouts, request)
             reused = connection.requests > 0
+            sent = False
             try:
                 if connection.closed:
                     raise httpx.WriteError("The connection was closed before the request was sent")
@@ -109,6 +115,7 @@ class Http11Transport(httpx.AsyncBaseTransport):
                     read_timeout=timeouts.get("read"),
                 )
                 await connection.drain(timeouts.get("write"))
+                sent = True
                 while not connection.headers_done:
                     await connection.wait()
             except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
@@ -116,6 +123,9 @@ class Http11Transport(httpx.AsyncBaseTransport):
                 stale = reused and not connection.got_bytes and not body
                 if attempt == 1 and stale:
                     continue  # the server had closed the idle connection: once more, anew
+                raise
+            except asyncio.CancelledError:
+                self._left(connection, sent)
                 raise
             except BaseException:
                 connection.close()
@@ -134,6 +144,13 @@ class Http11Transport(httpx.AsyncBaseTransport):
                 # An encoded body is read whole (within the body limit) and decoded here, in
                 # bounded steps: HTTPX's own decoders expand a body in one call.
                 raw = await _read_whole(connection)
+            except asyncio.CancelledError:
+                self._left(connection, sent=True)
+                raise
+            except BaseException:
+                connection.close()
+                raise
+            try:
                 content = await adecode(raw, coding, self.response_limits)
             except BaseException:
                 connection.close()
@@ -221,6 +238,16 @@ class Http11Transport(httpx.AsyncBaseTransport):
                 raise RuntimeError("The transport is closed.")
             self._kept_places -= 1  # the place kept for us: ours now
             return await self._connect(origin, timeouts, request)
+
+    def _left(self, connection: Connection, sent: bool) -> None:
+        """The caller was cancelled (its client left) while it waited for the answer: if the
+        request was sent whole, the answer is read for nobody, for up to ``drain_cancelled``
+        seconds, and the connection goes back to the pool (``Connection.orphan``); otherwise
+        it is closed, as before."""
+        if sent and self.drain_cancelled > 0 and not connection.closed and not self._closed:
+            connection.orphan(self._release, self.drain_cancelled)
+        else:
+            connection.close()
 
     def _has_room(self) -> bool:
         limit = self._max_connections

@@ -249,6 +249,90 @@ async def test_a_cancelled_call_closes_its_connection() -> None:
         assert transport.pool_info() == {"connections": 0, "idle": 0}
 
 
+@pytest.mark.asyncio
+@pytest.mark.parametrize("chunked", [False, True])
+async def test_a_cancelled_call_reads_its_answer_for_nobody_and_returns_the_connection(
+    chunked: bool,
+) -> None:
+    """The client left mid-call: its answer is read to the end and the connection serves the
+    next call, which gets its own answer, not the one read for nobody."""
+    arrived = asyncio.Event()
+    go = asyncio.Event()
+
+    async def late_then_prompt(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        first = True
+        while True:
+            path = (await read_request(reader)).split(b" ")[1]
+            if first:
+                arrived.set()
+                await go.wait()
+                first = False
+            if chunked:
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    b"%x\r\n%b\r\n0\r\n\r\n" % (len(path), path)
+                )
+            else:
+                writer.write(answer(path))
+            await writer.drain()
+
+    transport = Http11Transport(limits=httpx.Limits(max_connections=1), drain_cancelled=30.0)
+    async with (
+        scripted(late_then_prompt) as (url, connections),
+        httpx.AsyncClient(transport=transport) as http,
+    ):
+        call = asyncio.create_task(http.get(f"{url}/left"))
+        await arrived.wait()
+        call.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await call
+        assert transport.pool_info() == {"connections": 1, "idle": 0}  # reading for nobody
+        # The only place in the pool is the draining connection's: the next call waits for it.
+        second = asyncio.create_task(http.get(f"{url}/next"))
+        go.set()
+        response = await second
+        assert response.content == b"/next"
+        assert len(connections) == 1
+        assert transport.pool_info() == {"connections": 1, "idle": 1}
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("case", ["too_late", "too_big", "off"])
+async def test_a_cancelled_call_whose_answer_is_late_or_refused_closes_its_connection(
+    case: str,
+) -> None:
+    arrived = asyncio.Event()
+    hung_up = asyncio.Event()
+
+    async def answers_late_or_big(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        await read_request(reader)
+        arrived.set()
+        if case == "too_big":
+            writer.write(answer(b"x" * 4096))
+            await writer.drain()
+        await reader.read()  # until the client hangs up
+        hung_up.set()
+
+    transport = Http11Transport(
+        response_limits=ResponseLimits(max_body_bytes=1024),
+        drain_cancelled=0.0 if case == "off" else 0.05 if case == "too_late" else 30.0,
+    )
+    async with (
+        scripted(answers_late_or_big) as (url, _),
+        httpx.AsyncClient(transport=transport) as http,
+    ):
+        call = asyncio.create_task(http.get(url))
+        await arrived.wait()
+        call.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await call
+        async with asyncio.timeout(10):  # a guard: the hang-up comes within drain_cancelled
+            await hung_up.wait()
+        assert transport.pool_info() == {"connections": 0, "idle": 0}
+
+
 # --- framing ------------------------------------------------------------------------------------
 
 
