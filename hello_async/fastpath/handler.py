@@ -265,7 +265,11 @@ class _UntilWaits:
             waiting_for = coro.send(None)
         except StopIteration as done:
             return done.value
-        self.on_wait()
+        try:
+            self.on_wait()
+        except BaseException:
+            coro.close()
+            raise
         while True:
             try:
                 yield waiting_for  # the future it waits for, to the task: as ``await`` does
@@ -273,12 +277,17 @@ class _UntilWaits:
                 coro.close()
                 raise
             except BaseException as error:  # thrown in by the task (its cancellation)
-                try:
-                    waiting_for = coro.throw(error)
-                except StopIteration as done:
-                    return done.value
-                continue
-            return (yield from coro.__await__())
+                thrown: BaseException | None = error
+            else:
+                return (yield from coro.__await__())
+            # Thrown in outside the except clause: the body must not see the error as the one
+            # being handled (its own errors' __context__, a bare ``raise``), as with ``await``.
+            try:
+                waiting_for = coro.throw(thrown)  # type: ignore[arg-type]
+            except StopIteration as done:
+                return done.value
+            finally:
+                thrown = None
 
 
 class _ListenerWatch:

@@ -24,10 +24,13 @@ from asgiref.local import Local, _CVar, _DefaultLocal, _ThreadCriticalLocal
 from django.core.cache import caches, close_caches
 from django.core.handlers.base import reset_urlconf
 from django.db import close_old_connections, connections, reset_queries
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.urls import base as urls_base
 from django.utils.connection import BaseConnectionHandler
 
 _get_ident = threading.get_ident
+# What close_old_connections calls: Django's does nothing to a connection never connected.
+_DJANGOS_CLOSE_CHECK = BaseDatabaseWrapper.close_if_unusable_or_obsolete
 # Names the Local, its thread-local or its _CVar have themselves (their __getattr__ is not asked
 # for them): plain hasattr().
 _OWN_NAMES = frozenset(
@@ -130,7 +133,11 @@ def only_urlconf_to_reset() -> bool:
         for alias, conn in conns.items():
             if alias in _OWN_NAMES or alias.startswith("_"):
                 return False  # not a connection: ask Django's way
-            if conn.connection is not None or conn.queries_log:
+            if (
+                conn.connection is not None
+                or conn.queries_log
+                or type(conn).close_if_unusable_or_obsolete is not _DJANGOS_CLOSE_CHECK
+            ):
                 return False
     return True
 

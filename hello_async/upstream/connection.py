@@ -109,9 +109,13 @@ class Connection(asyncio.Protocol):
         if self._refused is not None:
             self._fail(self._refused)
             return
-        if self._orphan_done is not None and self.complete:
-            self._adopt()
-            return
+        if self._orphan_done is not None:
+            if self.complete:
+                self._adopt()
+                return
+            if not self._reusable_so_far():
+                self.close()  # an answer this connection cannot be reused after: why read it
+                return
         if self._buffered > READ_HIGH_WATER and not self._read_paused and not self.closed:
             assert self.transport is not None
             self._read_paused = True
@@ -278,7 +282,8 @@ class Connection(asyncio.Protocol):
     def orphan(self, done: Callable[[Connection], None], seconds: float) -> None:
         """The caller left (cancelled) after its request was sent: read the answer to its end
         for nobody, within the limits, then hand the connection to ``done`` (the pool); if that
-        takes longer than ``seconds``, or the answer fails, close it instead.
+        takes longer than ``seconds``, the answer fails, or it turns out to be one the
+        connection cannot be reused after, close it instead.
 
         So a client that leaves mid-call does not cost the pool its connection: the next call
         finds it idle rather than opening a new one."""
@@ -287,11 +292,21 @@ class Connection(asyncio.Protocol):
         if self._read_paused and self.transport is not None and not self.closed:
             self._read_paused = False
             self.transport.resume_reading()
+        if self.closed or not self._reusable_so_far():
+            self.close()
+            return
         self._orphan_done = done
         self._cancel_timer()
         self._timer = self._loop.call_later(seconds, self.close)
         if self.complete:
             self._adopt()
+
+    def _reusable_so_far(self) -> bool:
+        """Whether what is known of the answer lets the connection carry another request: not
+        a HEAD's (see on_headers_complete), not one that closes the connection or ends with it."""
+        if self._head_only or self._error is not None:
+            return False
+        return not self.headers_done or (self.keep_alive and not self._until_eof)
 
     def _adopt(self) -> None:
         done, self._orphan_done = self._orphan_done, None

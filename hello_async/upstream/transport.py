@@ -13,9 +13,12 @@ and gives out at hundreds of concurrent calls; httpx-aiohttp costs more per call
       taking and returning a connection is O(1).
     * A connection goes back to the pool only after its answer was read whole and both sides
       allow keep-alive; a call that fails closes its connection. A call cancelled after its
-      request went out (its client left) leaves the answer to be read for nobody, for up to
-      ``drain_cancelled`` seconds, and the connection then goes back to the pool: the next call
-      finds it rather than opening one. Past that time, or with 0, it is closed.
+      request went out (its client left), while it waited for the answer's head or read an
+      encoded body, leaves the answer to be read for nobody, for up to ``drain_cancelled``
+      seconds, and the connection then goes back to the pool: the next call finds it rather
+      than opening one. Past that time, with 0, with callers waiting for a place, or for an
+      answer the connection cannot be reused after, it is closed. (A call cancelled while it
+      streams a body closes its connection: ``StreamedBody``.)
     * A request on a pooled connection the server had closed meanwhile is retried once on a new
       one, if it has no body and no byte of an answer arrived.
     * HTTPX's timeouts: connect, pool, write (a blocked send), read (no byte for that long while
@@ -73,6 +76,8 @@ class Http11Transport(httpx.AsyncBaseTransport):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
         self._sweeper: asyncio.TimerHandle | None = None
+        # Connections reading a cancelled call's answer for nobody (_left), oldest first.
+        self._orphans: dict[Connection, None] = {}
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -125,7 +130,7 @@ class Http11Transport(httpx.AsyncBaseTransport):
                     continue  # the server had closed the idle connection: once more, anew
                 raise
             except asyncio.CancelledError:
-                self._left(connection, sent)
+                self._left(connection, sent=sent and not close_after)
                 raise
             except BaseException:
                 connection.close()
@@ -145,7 +150,7 @@ class Http11Transport(httpx.AsyncBaseTransport):
                 # bounded steps: HTTPX's own decoders expand a body in one call.
                 raw = await _read_whole(connection)
             except asyncio.CancelledError:
-                self._left(connection, sent=True)
+                self._left(connection, sent=not close_after)
                 raise
             except BaseException:
                 connection.close()
@@ -215,6 +220,8 @@ class Http11Transport(httpx.AsyncBaseTransport):
                 return await self._connect(origin, timeouts, request)
             if self._evict_other_idle(origin) and self._has_room():
                 return await self._connect(origin, timeouts, request)
+            if self._close_an_orphan() and self._has_room():
+                return await self._connect(origin, timeouts, request)
         deadline: float | None = None
         if timeouts.get("pool") is not None:
             deadline = loop.time() + float(timeouts["pool"] or 0)
@@ -240,14 +247,35 @@ class Http11Transport(httpx.AsyncBaseTransport):
             return await self._connect(origin, timeouts, request)
 
     def _left(self, connection: Connection, sent: bool) -> None:
-        """The caller was cancelled (its client left) while it waited for the answer: if the
-        request was sent whole, the answer is read for nobody, for up to ``drain_cancelled``
-        seconds, and the connection goes back to the pool (``Connection.orphan``); otherwise
-        it is closed, as before."""
-        if sent and self.drain_cancelled > 0 and not connection.closed and not self._closed:
-            connection.orphan(self._release, self.drain_cancelled)
+        """The caller was cancelled (its client left) while it waited for the answer's head or
+        read an encoded body: if the request was sent whole and may be followed by another, the
+        answer is read for nobody, for up to ``drain_cancelled`` seconds, and the connection
+        goes back to the pool (``Connection.orphan``). Otherwise, or with callers waiting for a
+        place (they would wait for the drain), it is closed, as before."""
+        if (
+            sent
+            and self.drain_cancelled > 0
+            and not connection.closed
+            and not self._closed
+            and not self._waiters
+        ):
+            self._orphans[connection] = None
+            connection.orphan(self._adopt, self.drain_cancelled)
         else:
             connection.close()
+
+    def _adopt(self, connection: Connection) -> None:
+        """A drained connection, its answer read whole: back to the pool (or to a waiter)."""
+        self._orphans.pop(connection, None)
+        self._release(connection)
+
+    def _close_an_orphan(self) -> bool:
+        """At the limit with connections draining for nobody: close the oldest, for a caller."""
+        oldest = next(iter(self._orphans), None)
+        if oldest is None:
+            return False
+        oldest.close()  # _forget drops it from the orphans and frees its place
+        return True
 
     def _has_room(self) -> bool:
         limit = self._max_connections
@@ -378,6 +406,7 @@ class Http11Transport(httpx.AsyncBaseTransport):
 
     def _forget(self, connection: Connection) -> None:
         """A connection closed (by us or by the server): free its place in the pool."""
+        self._orphans.pop(connection, None)
         if connection in self._connections:
             self._connections.discard(connection)
             idle = self._idle.get(connection.origin)

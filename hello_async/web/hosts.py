@@ -30,6 +30,7 @@ from collections.abc import Awaitable, Callable
 from asgiref.sync import markcoroutinefunction
 from django.conf import settings
 from django.http import HttpRequest, HttpResponseBase
+from django.http.response import ResponseHeaders
 
 GetResponse = Callable[[HttpRequest], Awaitable[HttpResponseBase]]
 
@@ -63,9 +64,14 @@ class AllowedHostsMiddleware:
             ):
                 accepted.add(host)
         response = await self.get_response(request)
-        # ``has_header()`` and ``headers[...] =``, on the header store (tests/pins.py): the same
-        # entry, for a digits-only value, without validating what needs none.
-        store = response.headers._store
-        if not response.streaming and "content-length" not in store:
-            store["content-length"] = ("Content-Length", str(len(response.content)))  # type: ignore[attr-defined]
+        if response.streaming:
+            return response
+        # ``has_header()`` and ``headers[...] =``, on Django's header store (tests/pins.py): the
+        # same entry, for a digits-only value, without validating what needs none.
+        headers = response.headers
+        if type(headers) is not ResponseHeaders:
+            if not response.has_header("Content-Length"):
+                response["Content-Length"] = str(len(response.content))  # type: ignore[attr-defined]
+        elif "content-length" not in headers._store:
+            headers._store["content-length"] = ("Content-Length", str(len(response.content)))  # type: ignore[attr-defined]
         return response

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import sys
 import tempfile
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -501,3 +502,27 @@ def test_until_waits_closes_the_body_when_it_is_closed() -> None:
     assert outer.send(None) == "a future"  # the body's first wait, out to whoever drives it
     outer.close()  # as a task destroyed while pending closes its coroutine
     assert cleaned == ["finally"]
+
+
+@pytest.mark.asyncio
+async def test_until_waits_throws_in_as_await_does_not_from_inside_a_handler() -> None:
+    """After catching the cancellation, the body sees no exception being handled, as with a
+    plain ``await``: no stray ``__context__`` on its own errors, no ``sys.exc_info()``."""
+
+    async def body(entered: asyncio.Event) -> Any:
+        entered.set()
+        try:  # noqa: SIM105 (the handler is the point)
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            pass
+        return sys.exc_info()[0]
+
+    async def run(wrap: Any) -> Any:
+        entered = asyncio.Event()
+        task = asyncio.create_task(_await(wrap(body(entered))))
+        await entered.wait()
+        task.cancel()
+        return await task
+
+    assert await run(lambda coro: coro) is None
+    assert await run(lambda coro: _UntilWaits(coro, lambda: None)) is None

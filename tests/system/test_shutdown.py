@@ -258,8 +258,9 @@ def test_client_disconnect_mid_fan_out_cancels_the_upstream_calls(
             client.sendall(b"GET /smoke_some_meats/ HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             # Both branches of the fan-out are waiting on the upstream.
             slow_proxy.wait_until(lambda now: now.requests == 2)
-        # The client is gone: both upstream calls are cancelled, their connections closed,
-        # long before the upstream would have answered.
+        # The client is gone: both upstream calls are cancelled, their connections closed long
+        # before the upstream would have answered (each reads for nobody for at most
+        # UPSTREAM_DRAIN_CANCELLED, 0.5 s, then closes: the answer takes 60 s).
         after = slow_proxy.wait_until(lambda now: now.abandoned == 2 and now.client_open == 0)
         assert after.upstream_open == 0
         assert "Returning smokeable" not in process.output()

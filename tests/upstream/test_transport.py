@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 import httpx
 import pytest
 
+from hello_async.upstream.connection import Connection
 from hello_async.upstream.limits import RequestRefused, ResponseLimits, ResponseRefused
 from hello_async.upstream.transport import Http11Transport
 
@@ -276,7 +277,14 @@ async def test_a_cancelled_call_reads_its_answer_for_nobody_and_returns_the_conn
                 writer.write(answer(path))
             await writer.drain()
 
-    transport = Http11Transport(limits=httpx.Limits(max_connections=1), drain_cancelled=30.0)
+    adopted = asyncio.Event()
+
+    class Watched(Http11Transport):
+        def _adopt(self, connection: Connection) -> None:
+            super()._adopt(connection)
+            adopted.set()
+
+    transport = Watched(limits=httpx.Limits(max_connections=1), drain_cancelled=30.0)
     async with (
         scripted(late_then_prompt) as (url, connections),
         httpx.AsyncClient(transport=transport) as http,
@@ -287,13 +295,86 @@ async def test_a_cancelled_call_reads_its_answer_for_nobody_and_returns_the_conn
         with pytest.raises(asyncio.CancelledError):
             await call
         assert transport.pool_info() == {"connections": 1, "idle": 0}  # reading for nobody
-        # The only place in the pool is the draining connection's: the next call waits for it.
-        second = asyncio.create_task(http.get(f"{url}/next"))
         go.set()
-        response = await second
-        assert response.content == b"/next"
-        assert len(connections) == 1
+        await adopted.wait()  # the answer read whole: the connection back in the pool
         assert transport.pool_info() == {"connections": 1, "idle": 1}
+        response = await http.get(f"{url}/next")
+        assert response.content == b"/next"  # its own answer, not the one read for nobody
+        assert len(connections) == 1
+
+
+@pytest.mark.asyncio
+async def test_a_caller_at_the_limit_takes_the_place_of_a_connection_draining_for_nobody() -> None:
+    arrived = asyncio.Event()
+
+    async def first_never(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            path = (await read_request(reader)).split(b" ")[1]
+            if not arrived.is_set():  # the first request the server gets, on any connection
+                arrived.set()
+                await reader.read()  # never answers the first: silent until the client leaves
+                return
+            writer.write(answer(path))
+            await writer.drain()
+
+    transport = Http11Transport(limits=httpx.Limits(max_connections=1), drain_cancelled=30.0)
+    async with (
+        scripted(first_never) as (url, connections),
+        httpx.AsyncClient(transport=transport) as http,
+    ):
+        call = asyncio.create_task(http.get(f"{url}/left"))
+        await arrived.wait()
+        call.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await call
+        assert transport.pool_info() == {"connections": 1, "idle": 0}  # draining
+        response = await http.get(f"{url}/next")  # does not wait out the 30 s drain
+        assert response.content == b"/next"
+        assert len(connections) == 2
+        assert transport.pool_info() == {"connections": 1, "idle": 1}
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("case", ["connection_close", "head", "answer_closes", "until_eof"])
+async def test_a_cancelled_call_after_which_the_connection_cannot_serve_again_closes_it(
+    case: str,
+) -> None:
+    """Nothing to drain for: the request asked to close, a HEAD's answer (never reused), or an
+    answer whose head, arriving after the caller left, closes the connection or ends with it."""
+    arrived = asyncio.Event()
+    go = asyncio.Event()
+    hung_up = asyncio.Event()
+    heads = {
+        "answer_closes": b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\nConnection: close\r\n\r\n",
+        "until_eof": b"HTTP/1.1 200 OK\r\n\r\nthe body ends with the connection",
+    }
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        arrived.set()
+        if case in heads:
+            await go.wait()  # the caller has left: the head comes to a connection draining
+            writer.write(heads[case])
+            await writer.drain()
+        await reader.read()  # until the client hangs up
+        hung_up.set()
+
+    transport = Http11Transport(drain_cancelled=30.0)
+    async with scripted(handler) as (url, _), httpx.AsyncClient(transport=transport) as http:
+        if case == "connection_close":
+            call = asyncio.create_task(http.get(url, headers={"Connection": "close"}))
+        elif case == "head":
+            call = asyncio.create_task(http.head(url))
+        else:
+            call = asyncio.create_task(http.get(url))
+        await arrived.wait()
+        call.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await call
+        go.set()
+        async with asyncio.timeout(10):  # a guard: closed at once, not after the 30 s drain
+            await hung_up.wait()
+        assert transport.pool_info() == {"connections": 0, "idle": 0}
 
 
 @pytest.mark.asyncio
