@@ -84,6 +84,16 @@ async def keep_alive_server(reader: asyncio.StreamReader, writer: asyncio.Stream
         await writer.drain()
 
 
+async def cancelled_once_sent(call: Awaitable[httpx.Response], arrived: asyncio.Event) -> None:
+    """Run ``call``, cancel it once the server has its request (``arrived``), and see it end
+    cancelled: a caller whose client left while it waited for the answer."""
+    task = asyncio.ensure_future(call)
+    await arrived.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
 # --- against httpbin ----------------------------------------------------------------------------
 
 
@@ -289,11 +299,7 @@ async def test_a_cancelled_call_reads_its_answer_for_nobody_and_returns_the_conn
         scripted(late_then_prompt) as (url, connections),
         httpx.AsyncClient(transport=transport) as http,
     ):
-        call = asyncio.create_task(http.get(f"{url}/left"))
-        await arrived.wait()
-        call.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await call
+        await cancelled_once_sent(http.get(f"{url}/left"), arrived)
         assert transport.pool_info() == {"connections": 1, "idle": 0}  # reading for nobody
         go.set()
         await adopted.wait()  # the answer read whole: the connection back in the pool
@@ -322,11 +328,7 @@ async def test_a_caller_at_the_limit_takes_the_place_of_a_connection_draining_fo
         scripted(first_never) as (url, connections),
         httpx.AsyncClient(transport=transport) as http,
     ):
-        call = asyncio.create_task(http.get(f"{url}/left"))
-        await arrived.wait()
-        call.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await call
+        await cancelled_once_sent(http.get(f"{url}/left"), arrived)
         assert transport.pool_info() == {"connections": 1, "idle": 0}  # draining
         response = await http.get(f"{url}/next")  # does not wait out the 30 s drain
         assert response.content == b"/next"
@@ -362,15 +364,12 @@ async def test_a_cancelled_call_after_which_the_connection_cannot_serve_again_cl
     transport = Http11Transport(drain_cancelled=30.0)
     async with scripted(handler) as (url, _), httpx.AsyncClient(transport=transport) as http:
         if case == "connection_close":
-            call = asyncio.create_task(http.get(url, headers={"Connection": "close"}))
+            call = http.get(url, headers={"Connection": "close"})
         elif case == "head":
-            call = asyncio.create_task(http.head(url))
+            call = http.head(url)
         else:
-            call = asyncio.create_task(http.get(url))
-        await arrived.wait()
-        call.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await call
+            call = http.get(url)
+        await cancelled_once_sent(call, arrived)
         go.set()
         async with asyncio.timeout(10):  # a guard: closed at once, not after the 30 s drain
             await hung_up.wait()
@@ -404,11 +403,7 @@ async def test_a_cancelled_call_whose_answer_is_late_or_refused_closes_its_conne
         scripted(answers_late_or_big) as (url, _),
         httpx.AsyncClient(transport=transport) as http,
     ):
-        call = asyncio.create_task(http.get(url))
-        await arrived.wait()
-        call.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await call
+        await cancelled_once_sent(http.get(url), arrived)
         async with asyncio.timeout(10):  # a guard: the hang-up comes within drain_cancelled
             await hung_up.wait()
         assert transport.pool_info() == {"connections": 0, "idle": 0}
