@@ -130,7 +130,7 @@ class Http11Transport(httpx.AsyncBaseTransport):
                     continue  # the server had closed the idle connection: once more, anew
                 raise
             except asyncio.CancelledError:
-                self._left(connection, sent=sent and not close_after)
+                self._left(connection, may_drain=sent and not close_after)
                 raise
             except BaseException:
                 connection.close()
@@ -150,7 +150,7 @@ class Http11Transport(httpx.AsyncBaseTransport):
                 # bounded steps: HTTPX's own decoders expand a body in one call.
                 raw = await _read_whole(connection)
             except asyncio.CancelledError:
-                self._left(connection, sent=not close_after)
+                self._left(connection, may_drain=not close_after)
                 raise
             except BaseException:
                 connection.close()
@@ -246,14 +246,14 @@ class Http11Transport(httpx.AsyncBaseTransport):
             self._kept_places -= 1  # the place kept for us: ours now
             return await self._connect(origin, timeouts, request)
 
-    def _left(self, connection: Connection, sent: bool) -> None:
+    def _left(self, connection: Connection, *, may_drain: bool) -> None:
         """The caller was cancelled (its client left) while it waited for the answer's head or
-        read an encoded body: if the request was sent whole and may be followed by another, the
-        answer is read for nobody, for up to ``drain_cancelled`` seconds, and the connection
-        goes back to the pool (``Connection.orphan``). Otherwise, or with callers waiting for a
-        place (they would wait for the drain), it is closed, as before."""
+        read an encoded body: if ``may_drain`` (the request went out whole and did not ask to
+        close the connection), the answer is read for nobody, for up to ``drain_cancelled``
+        seconds, and the connection goes back to the pool (``Connection.orphan``). Otherwise,
+        or with callers waiting for a place (they would wait for the drain), it is closed."""
         if (
-            sent
+            may_drain
             and self.drain_cancelled > 0
             and not connection.closed
             and not self._closed
